@@ -1,0 +1,79 @@
+import { Command, CommanderError, Option } from 'commander';
+import { UserError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export const VERSION = '0.1.0';
+
+/** The only place that prints errors and exits (STYLE.md §8). */
+export async function runProgram(program: Command, argv: string[] = process.argv): Promise<void> {
+  program.exitOverride();
+  program.showHelpAfterError('(run with --help for usage)');
+  for (const c of program.commands) c.exitOverride();
+  let code = 0;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    code = exitCodeFor(program.name(), err);
+  }
+  // Let stdout drain; pending handles (pools, timers) must not keep us alive.
+  process.exitCode = code;
+  setImmediate(() => process.exit(code)).unref();
+}
+
+function exitCodeFor(name: string, err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return 2; // commander already printed the message
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`${name}: error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`${name}: internal error (please report this as a bug):\n${(err as Error)?.stack ?? String(err)}\n`);
+  return 70;
+}
+
+export function newProgram(name: string, description: string): Command {
+  return new Command(name).description(description).version(VERSION, '-V, --version');
+}
+
+/** --db URL, also spelled --database (the Python original's real flag name). */
+export function addDbOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--db <url>', 'database URL: sqlite:PATH, sqlite:///rel.db, postgresql://… (env COWRIE_DB_URL; default sqlite:cowrie.sqlite)'))
+    .addOption(new Option('--database <url>', 'alias of --db').hideHelp())
+    .addOption(new Option('--config <file>', 'TOML config file (env COWRIE_CONFIG; default ./cowrie.toml when present)'));
+}
+
+export function dbFlag(opts: { db?: string; database?: string }): string | undefined {
+  return opts.db ?? opts.database;
+}
+
+/** [INFO] lines on stderr, like the Python original's logging; debug only when verbose. */
+export function consoleLogger(opts: { verbose?: boolean; quiet?: boolean }): Logger {
+  const out = (line: string) => process.stderr.write(`${line}\n`);
+  return {
+    info: (m) => { if (opts.verbose) out(`[INFO] ${m}`); },
+    warn: (m) => { if (!opts.quiet) out(`[WARNING] ${m}`); },
+    error: (m) => out(`[ERROR] ${m}`),
+    debug: (m) => { if (opts.verbose) out(`[DEBUG] ${m}`); },
+  };
+}
+
+/** First Ctrl-C asks the run to stop cleanly (committed data stays); a second one exits at once. */
+export function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      process.stderr.write(`\n${sig}: stopping after the current batch (press Ctrl-C again to quit now)\n`);
+      ac.abort(new UserError(`interrupted by ${sig}`, 130));
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return ac.signal;
+}

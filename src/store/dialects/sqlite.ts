@@ -1,0 +1,179 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { UsageError, errorMessage } from '../../errors.js';
+import type { ColumnTypes } from '../migrations.js';
+import type { Database as Schema } from '../schema.js';
+import type { DialectAdapter, SqlRunner } from './types.js';
+
+const TYPES: ColumnTypes = {
+  id: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+  json: 'TEXT',
+  ts: 'TEXT',
+  bool: 'INTEGER',
+  bigint: 'INTEGER',
+  real: 'REAL',
+  falseValue: '0',
+};
+
+/** Serialises async transactions on the one connection this process has. */
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+  async lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const prev = this.#tail;
+    this.#tail = prev.then(() => next);
+    await prev;
+    return release;
+  }
+}
+
+function bindable(params: readonly unknown[]): unknown[] {
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
+}
+
+export class SqliteAdapter implements DialectAdapter {
+  readonly name = 'sqlite' as const;
+  readonly types = TYPES;
+  readonly kysely: Kysely<Schema>;
+  readonly raw: Database.Database;
+  readonly file: string;
+  #mutex = new Mutex();
+  #statements = new Map<string, Database.Statement>();
+
+  private constructor(file: string, raw: Database.Database) {
+    this.file = file;
+    this.raw = raw;
+    this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
+  }
+
+  static open(file: string): SqliteAdapter {
+    const dir = path.dirname(file);
+    if (!fs.existsSync(dir)) throw new UsageError(`cannot open SQLite database ${file}: folder ${dir} does not exist`);
+    let raw: Database.Database;
+    try {
+      raw = new Database(file, { timeout: 15_000 });
+      raw.pragma('journal_mode = WAL');
+      raw.pragma('synchronous = NORMAL');
+      raw.pragma('foreign_keys = OFF');
+      raw.pragma('temp_store = MEMORY');
+      raw.pragma('cache_size = -65536');
+    } catch (err) {
+      throw new UsageError(`cannot open SQLite database ${file}: ${errorMessage(err)}`);
+    }
+    // Check early that the file is writable: every command migrates on open.
+    try {
+      fs.accessSync(file, fs.constants.W_OK);
+    } catch {
+      raw.close();
+      throw new UsageError(`cannot write SQLite database ${file}: read-only file or folder`);
+    }
+    return new SqliteAdapter(file, raw);
+  }
+
+  prepare(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.raw.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
+  #runner: SqlRunner = {
+    query: async <R>(sql: string, params: readonly unknown[] = []) => {
+      const st = this.prepare(sql);
+      if (st.reader) return st.all(...bindable(params)) as R[];
+      st.run(...bindable(params));
+      return [] as R[];
+    },
+    run: async (sql: string, params: readonly unknown[] = []) => this.prepare(sql).run(...bindable(params)).changes,
+  };
+
+  async query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    const release = await this.#mutex.lock();
+    try {
+      return await this.#runner.query<R>(sql, params);
+    } finally {
+      release();
+    }
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    const release = await this.#mutex.lock();
+    try {
+      return await this.#runner.run(sql, params);
+    } finally {
+      release();
+    }
+  }
+
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    const release = await this.#mutex.lock();
+    try {
+      this.raw.exec(begin);
+      try {
+        const out = await fn(this.#runner);
+        this.raw.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (this.raw.inTransaction) this.raw.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Run synchronous work in one transaction: the measured hot path for bulk writes. */
+  async transactionSync<T>(fn: (db: Database.Database) => T): Promise<T> {
+    const release = await this.#mutex.lock();
+    try {
+      return this.raw.transaction(() => fn(this.raw))();
+    } finally {
+      release();
+    }
+  }
+
+  withMigrationLock<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    // BEGIN IMMEDIATE takes the write lock up front, so two processes never both migrate.
+    return this.transaction(fn, 'BEGIN IMMEDIATE');
+  }
+
+  greatest(a: string, b: string): string {
+    return `max(coalesce(${a}, ${b}), coalesce(${b}, ${a}))`;
+  }
+
+  least(a: string, b: string): string {
+    return `min(coalesce(${a}, ${b}), coalesce(${b}, ${a}))`;
+  }
+
+  jsonArrayUnion(a: string, b: string): string {
+    return `(SELECT json_group_array(value) FROM (SELECT DISTINCT value FROM (SELECT value FROM json_each(coalesce(${a}, '[]')) UNION SELECT value FROM json_each(coalesce(${b}, '[]'))) ORDER BY value))`;
+  }
+
+  jsonParam(): string {
+    return '?';
+  }
+
+  bool(v: boolean): string {
+    return v ? '1' : '0';
+  }
+
+  async describe(): Promise<Record<string, string | number>> {
+    const size = fs.statSync(this.file).size;
+    const wal = fs.existsSync(`${this.file}-wal`) ? fs.statSync(`${this.file}-wal`).size : 0;
+    const version = (this.raw.prepare('select sqlite_version() as v').get() as { v: string }).v;
+    return { file: this.file, file_bytes: size + wal, sqlite_version: version };
+  }
+
+  async close(): Promise<void> {
+    this.#statements.clear();
+    if (this.raw.open) {
+      try { this.raw.pragma('wal_checkpoint(TRUNCATE)'); } catch { /* another process may hold it */ }
+      this.raw.close();
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import type { Kysely } from 'kysely';
+import type { ColumnTypes } from '../migrations.js';
+import type { Database } from '../schema.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** Raw SQL with `?` placeholders, run on one connection (inside a transaction when given one). */
+export interface SqlRunner {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Run a statement; returns the number of rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+/**
+ * Everything that differs between SQLite and PostgreSQL lives behind this
+ * interface (Kysely's dialect pattern): capability hooks and SQL fragments,
+ * never `if (dialect === …)` in the rest of the code.
+ */
+export interface DialectAdapter extends SqlRunner {
+  readonly name: DialectName;
+  readonly types: ColumnTypes;
+  readonly kysely: Kysely<Database>;
+  /** One transaction; on SQLite callers in this process are serialised (one connection). */
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /** A transaction that also holds the cross-process migration lock. */
+  withMigrationLock<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /** SQL for the larger / smaller of two non-null-preferring values. */
+  greatest(a: string, b: string): string;
+  least(a: string, b: string): string;
+  /** SQL for the sorted union of two JSON arrays of strings (either may be NULL). */
+  jsonArrayUnion(a: string, b: string): string;
+  /** SQL for a JSON parameter placeholder. */
+  jsonParam(): string;
+  /** SQL literal for a boolean. */
+  bool(v: boolean): string;
+  /** Extra facts for `cowrie-db info`. */
+  describe(): Promise<Record<string, string | number>>;
+  close(): Promise<void>;
+}

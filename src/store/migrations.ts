@@ -1,0 +1,157 @@
+/**
+ * Forward-only, numbered migrations. Each is DDL written once against the
+ * dialect's type names (ColumnTypes), applied in one transaction by store.ts.
+ * Later migrations may add columns; they never rename these.
+ */
+export interface ColumnTypes {
+  /** Auto-incrementing integer primary key. */
+  id: string;
+  json: string;
+  ts: string;
+  bool: string;
+  bigint: string;
+  real: string;
+  falseValue: string;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(t: ColumnTypes): string[];
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: (t) => [
+      `CREATE TABLE raw_events (
+        id ${t.id},
+        source TEXT NOT NULL,
+        source_offset ${t.bigint},
+        source_inode TEXT,
+        source_generation INTEGER,
+        sensor TEXT,
+        session_id TEXT,
+        event_type TEXT NOT NULL,
+        event_timestamp ${t.ts} NOT NULL,
+        src_ip TEXT,
+        payload ${t.json} NOT NULL,
+        payload_hash TEXT NOT NULL,
+        ingest_id TEXT,
+        ingest_at ${t.ts} NOT NULL,
+        CONSTRAINT raw_events_identity UNIQUE (payload_hash)
+      )`,
+      `CREATE INDEX raw_events_session ON raw_events (session_id)`,
+      `CREATE TABLE session_summaries (
+        session_id TEXT PRIMARY KEY,
+        sensor TEXT,
+        source_ip TEXT,
+        first_event_at ${t.ts},
+        last_event_at ${t.ts},
+        duration_seconds ${t.real},
+        event_count INTEGER NOT NULL DEFAULT 0,
+        login_attempts INTEGER NOT NULL DEFAULT 0,
+        login_success ${t.bool} NOT NULL DEFAULT ${t.falseValue},
+        command_count INTEGER NOT NULL DEFAULT 0,
+        file_downloads INTEGER NOT NULL DEFAULT 0,
+        client_version TEXT,
+        hassh TEXT,
+        protocol TEXT,
+        enrichment ${t.json},
+        enrichment_at ${t.ts},
+        snapshot_asn ${t.bigint},
+        snapshot_country TEXT,
+        snapshot_classification TEXT
+      )`,
+      `CREATE INDEX session_summaries_source_ip ON session_summaries (source_ip)`,
+      `CREATE INDEX session_summaries_last_event ON session_summaries (last_event_at)`,
+      `CREATE INDEX session_summaries_unenriched ON session_summaries (last_event_at) WHERE enrichment_at IS NULL`,
+      `CREATE TABLE files (
+        shasum TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        url TEXT,
+        filename TEXT,
+        first_seen ${t.ts},
+        last_seen ${t.ts},
+        enrichment ${t.json},
+        enrichment_status TEXT NOT NULL DEFAULT 'pending',
+        vt_malicious INTEGER,
+        vt_suspicious INTEGER,
+        vt_harmless INTEGER,
+        vt_undetected INTEGER,
+        vt_label TEXT,
+        vt_last_analysis_at ${t.ts},
+        enrichment_updated_at ${t.ts},
+        PRIMARY KEY (session_id, shasum)
+      )`,
+      `CREATE INDEX files_shasum ON files (shasum)`,
+      `CREATE INDEX files_status ON files (enrichment_status, enrichment_updated_at)`,
+      `CREATE TABLE ip_inventory (
+        ip_address TEXT PRIMARY KEY,
+        first_seen ${t.ts},
+        last_seen ${t.ts},
+        session_count INTEGER NOT NULL DEFAULT 0,
+        sensors ${t.json},
+        current_asn ${t.bigint},
+        asn_last_verified ${t.ts},
+        geo_country TEXT,
+        is_scanner ${t.bool},
+        enrichment ${t.json},
+        enrichment_updated_at ${t.ts},
+        enrichment_version TEXT
+      )`,
+      `CREATE INDEX ip_inventory_staleness ON ip_inventory (enrichment_updated_at)`,
+      `CREATE INDEX ip_inventory_last_seen ON ip_inventory (last_seen)`,
+      `CREATE INDEX ip_inventory_asn ON ip_inventory (current_asn)`,
+      `CREATE TABLE asn_inventory (
+        asn_number ${t.bigint} PRIMARY KEY,
+        organization_name TEXT,
+        organization_country TEXT,
+        rir_registry TEXT,
+        first_seen ${t.ts},
+        last_seen ${t.ts},
+        unique_ip_count INTEGER NOT NULL DEFAULT 0,
+        total_session_count INTEGER NOT NULL DEFAULT 0,
+        enrichment ${t.json},
+        updated_at ${t.ts}
+      )`,
+      `CREATE TABLE enrichment_cache (
+        service TEXT NOT NULL,
+        cache_key TEXT NOT NULL,
+        value ${t.json},
+        fetched_at ${t.ts} NOT NULL,
+        expires_at ${t.ts} NOT NULL,
+        PRIMARY KEY (service, cache_key)
+      )`,
+      `CREATE INDEX enrichment_cache_expiry ON enrichment_cache (expires_at)`,
+      `CREATE TABLE api_quota (
+        service TEXT NOT NULL,
+        day TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (service, day)
+      )`,
+      `CREATE TABLE ingest_cursors (
+        source TEXT PRIMARY KEY,
+        inode TEXT,
+        generation INTEGER NOT NULL DEFAULT 0,
+        byte_offset ${t.bigint} NOT NULL DEFAULT 0,
+        first_line_hash TEXT,
+        updated_at ${t.ts} NOT NULL
+      )`,
+      `CREATE TABLE dead_letter_events (
+        id ${t.id},
+        source TEXT NOT NULL,
+        source_offset ${t.bigint},
+        reason TEXT NOT NULL,
+        detail TEXT,
+        raw_line TEXT,
+        raw_hash TEXT NOT NULL,
+        created_at ${t.ts} NOT NULL,
+        CONSTRAINT dead_letter_identity UNIQUE (raw_hash)
+      )`,
+    ],
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
