@@ -99,9 +99,11 @@ export const MIGRATIONS: Migration[] = [
         is_scanner ${t.bool},
         enrichment ${t.json},
         enrichment_updated_at ${t.ts},
-        enrichment_version TEXT
+        enrichment_version TEXT,
+        enrichment_pending TEXT
       )`,
       `CREATE INDEX ip_inventory_staleness ON ip_inventory (enrichment_updated_at)`,
+      `CREATE INDEX ip_inventory_pending ON ip_inventory (enrichment_pending) WHERE enrichment_pending IS NOT NULL`,
       `CREATE INDEX ip_inventory_last_seen ON ip_inventory (last_seen)`,
       `CREATE INDEX ip_inventory_asn ON ip_inventory (current_asn)`,
       `CREATE TABLE asn_inventory (
@@ -137,6 +139,7 @@ export const MIGRATIONS: Migration[] = [
         generation INTEGER NOT NULL DEFAULT 0,
         byte_offset ${t.bigint} NOT NULL DEFAULT 0,
         first_line_hash TEXT,
+        source_size ${t.bigint},
         updated_at ${t.ts} NOT NULL
       )`,
       `CREATE TABLE dead_letter_events (

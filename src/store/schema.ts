@@ -81,6 +81,8 @@ export interface IpInventoryTable {
   enrichment: Json | null;
   enrichment_updated_at: string | null;
   enrichment_version: string | null;
+  /** Sources still owed an answer for this IP (comma-separated), e.g. `greynoise`: picked up by the next refresh. */
+  enrichment_pending: string | null;
 }
 
 export interface AsnInventoryTable {
@@ -112,6 +114,8 @@ export interface IngestCursorsTable {
   generation: number;
   byte_offset: number;
   first_line_hash: string | null;
+  /** Size on disk when last read: an unchanged compressed file is skipped without reading. */
+  source_size: number | null;
   updated_at: string;
 }
 

@@ -5,7 +5,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { UsageError, errorMessage } from '../../errors.js';
 import type { ColumnTypes } from '../migrations.js';
 import type { Database as Schema } from '../schema.js';
-import type { DialectAdapter, SqlRunner } from './types.js';
+import type { BulkInsert, DialectAdapter, SqlRunner } from './types.js';
 
 const TYPES: ColumnTypes = {
   id: 'INTEGER PRIMARY KEY AUTOINCREMENT',
@@ -134,6 +134,31 @@ export class SqliteAdapter implements DialectAdapter {
       return this.raw.transaction(() => fn(this.raw))();
     } finally {
       release();
+    }
+  }
+
+  async insertMany(_tx: SqlRunner, spec: BulkInsert, rows: unknown[][]): Promise<unknown[]> {
+    const cols = spec.columns.map((c) => c[0]);
+    const sql = `INSERT INTO ${spec.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ${spec.conflict}${spec.returning ? ` RETURNING ${spec.returning}` : ''}`;
+    const st = this.prepare(sql);
+    const out: unknown[] = [];
+    if (spec.returning) {
+      for (const r of rows) {
+        const got = st.get(...bindable(r)) as Record<string, unknown> | undefined;
+        if (got) out.push(got[spec.returning]);
+      }
+    } else {
+      for (const r of rows) st.run(...bindable(r));
+    }
+    return out;
+  }
+
+  async updateMany(_tx: SqlRunner, table: string, columns: Array<[string, string]>, rows: unknown[][]): Promise<void> {
+    const [key, ...rest] = columns.map((c) => c[0]);
+    const st = this.prepare(`UPDATE ${table} SET ${rest.map((c) => `${c} = ?`).join(', ')} WHERE ${key} = ?`);
+    for (const r of rows) {
+      const b = bindable(r);
+      st.run(...b.slice(1), b[0]);
     }
   }
 

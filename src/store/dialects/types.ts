@@ -11,6 +11,17 @@ export interface SqlRunner {
   run(sql: string, params?: readonly unknown[]): Promise<number>;
 }
 
+/** A multi-row insert: SQLite runs a prepared statement per row, PostgreSQL one UNNEST statement. */
+export interface BulkInsert {
+  table: string;
+  /** Column name and its PostgreSQL array element type (text, bigint, double precision, boolean, jsonb, timestamptz). */
+  columns: Array<[string, string]>;
+  /** Everything after the VALUES: `ON CONFLICT … DO …`. */
+  conflict: string;
+  /** One column to return for rows actually inserted or updated. */
+  returning?: string;
+}
+
 /**
  * Everything that differs between SQLite and PostgreSQL lives behind this
  * interface (Kysely's dialect pattern): capability hooks and SQL fragments,
@@ -24,6 +35,10 @@ export interface DialectAdapter extends SqlRunner {
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
   /** A transaction that also holds the cross-process migration lock. */
   withMigrationLock<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /** Insert many rows in the given transaction; returns the `returning` column of rows written (or [] without it). */
+  insertMany(tx: SqlRunner, spec: BulkInsert, rows: unknown[][]): Promise<unknown[]>;
+  /** Update many rows by key in the given transaction; column types as in BulkInsert (the first column is the key). */
+  updateMany(tx: SqlRunner, table: string, columns: Array<[string, string]>, rows: unknown[][]): Promise<void>;
   /** SQL for the larger / smaller of two non-null-preferring values. */
   greatest(a: string, b: string): string;
   least(a: string, b: string): string;

@@ -1,0 +1,116 @@
+import os from 'node:os';
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { loadConfigFile, resolveConfig } from '../config/config.js';
+import { describeLimit, refresh, type Limit } from '../enrich/refresh.js';
+import { openMaxmind } from '../enrich/sources/maxmind.js';
+import { UserError, UsageError } from '../errors.js';
+import { fmt } from '../log.js';
+import { StatusEmitter } from '../status/emitter.js';
+import { progressBar } from '../status/progress.js';
+import { openStore } from '../store/store.js';
+import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
+
+function parseLimit(flag: string, raw: string | undefined, zeroMeansAll: boolean): Limit {
+  if (raw === undefined) return 'skip';
+  if (raw.toLowerCase() === 'all') return 'all';
+  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} takes a whole number or "all", got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n === 0) return zeroMeansAll ? 'all' : 'skip';
+  return n;
+}
+
+interface RefreshOpts {
+  db?: string; database?: string; config?: string; sessions?: string; files?: string; ips?: string; ip: string[];
+  commitInterval?: string; statusDir?: string; verbose?: boolean; quiet?: boolean; staleDays?: string; maxmindDir?: string;
+  cymruHost?: string; cymruPort?: string; cymruBatchSize?: string; cymruTimeout?: string; greynoiseUrl?: string; greynoiseRate?: string;
+  greynoiseDailyQuota?: string; greynoiseMode?: string; virustotalUrl?: string; virustotalRate?: string; virustotalDailyQuota?: string; offline?: boolean;
+}
+
+export function defaultStatusDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cowrie-enrich', 'status');
+}
+
+async function runRefresh(opts: RefreshOpts): Promise<void> {
+  const sessions = parseLimit('--sessions', opts.sessions, false);
+  const files = parseLimit('--files', opts.files, false);
+  const ips = parseLimit('--ips', opts.ips, true);
+  if (sessions === 'skip' && files === 'skip' && ips === 'skip' && !opts.ip.length) {
+    throw new UsageError('nothing to refresh: give --sessions N, --files N or --ips N (0 = all stale IPs), or --ip ADDR');
+  }
+  const { db, database, config: configFile, sessions: _s, files: _f, ips: _i, ip, verbose, quiet, ...flags } = opts;
+  const cfg = resolveConfig({ ...flags, db: dbFlag({ db, database }) }, process.env, loadConfigFile(configFile, process.env));
+  const logger = consoleLogger({ verbose, quiet });
+  const signal = interruptSignal();
+  const store = await openStore(cfg.db);
+  const status = new StatusEmitter({ dir: cfg.statusDir ?? defaultStatusDir(), logger, minIntervalMs: 1000 });
+  const bar = progressBar({ enabled: !verbose && !quiet, total: 1, format: 'refresh {phase} |{bar}| {value}/{total} | ETA {eta_formatted}' });
+  let result;
+  try {
+    result = await refresh(store, {
+      sessions, files, ips, ipList: ip, config: cfg, logger, status, signal,
+      onProgress: (phase, done, total) => { bar.setTotal(total); bar.update(done, { phase }); },
+    });
+  } catch (err) {
+    status.finish((err as UserError).exitCode === 130 ? 'aborted' : 'failed');
+    throw err;
+  } finally {
+    bar.stop();
+    await store.close();
+  }
+  status.finish(result.failedSources.length ? 'failed' : 'complete');
+  if (!verbose && !quiet) {
+    const r = result.ips;
+    process.stdout.write(`Refresh complete: ${result.sessions + result.sessionsAfterIps} sessions, ${result.files?.updated ?? 0} files, ${r?.enriched ?? 0} IPs updated`
+      + (r ? ` (${fmt(r.errors)} IP errors; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}; ${r.seconds.wall.toFixed(1)} s)` : '') + '\n');
+  }
+  if (result.failedSources.length) throw new UserError(`source failed for the whole run: ${[...new Set(result.failedSources)].join(', ')} (the rest was enriched; affected items stay pending)`, 1);
+}
+
+function sourceOptions(cmd: Command): Command {
+  return cmd
+    .option('--stale-days <n>', 'IPs enriched longer ago than this are refreshed (env COWRIE_STALE_DAYS)', undefined)
+    .option('--maxmind-dir <dir>', 'folder with GeoLite2-City.mmdb / GeoLite2-ASN.mmdb (env COWRIE_MAXMIND_DIR)')
+    .option('--cymru-host <host>', 'Team Cymru bulk whois host (default whois.cymru.com)')
+    .option('--cymru-port <port>', 'Team Cymru bulk whois port (default 43)')
+    .option('--cymru-batch-size <n>', 'IPs per Cymru bulk query (default 500)')
+    .option('--cymru-timeout <seconds>', 'timeout per Cymru batch (default 30)')
+    .option('--greynoise-url <url>', 'GreyNoise API base URL (default https://api.greynoise.io); key from env GREYNOISE_API_KEY')
+    .option('--greynoise-rate <n>', 'GreyNoise requests per second, never exceeded (default 10)')
+    .option('--greynoise-daily-quota <n>', 'GreyNoise calls per UTC day, shared through the database (default 10000)')
+    .addOption(new Option('--greynoise-mode <mode>', 'community (GET /v3/community/IP) or enterprise (POST /v2/noise/multi/quick)').choices(['community', 'enterprise']))
+    .option('--virustotal-url <url>', 'VirusTotal API base URL (default https://www.virustotal.com); key from env VT_API_KEY')
+    .option('--virustotal-rate <n>', 'VirusTotal requests per minute (default 4, the public API limit)')
+    .option('--virustotal-daily-quota <n>', 'VirusTotal calls per UTC day (default 500)')
+    .option('--offline', 'MaxMind only: no network calls');
+}
+
+const program = newProgram('cowrie-enrich', 'Enrich attacker IPs (MaxMind, Team Cymru, GreyNoise), sessions and downloaded files (VirusTotal).');
+
+sourceOptions(addDbOptions(program.command('refresh').description('refresh enrichment: sessions, then files, then IPs (three passes)')))
+  .option('--sessions <n>', 'sessions to snapshot (0 or omitted: skip; "all": every candidate)')
+  .option('--files <n>', 'downloaded files to look up on VirusTotal (0 or omitted: skip; "all")')
+  .option('--ips <n>', 'IPs to enrich, most recently seen first (0 or "all": every stale IP; omitted: skip)')
+  .option('--ip <addr>', 'refresh this IP whatever its age (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--commit-interval <n>', 'rows per commit (default 100)')
+  .option('--status-dir <dir>', `status JSON files (env COWRIE_STATUS_DIR; default ${defaultStatusDir()})`)
+  .option('-v, --verbose', 'log [INFO] lines instead of a progress bar')
+  .option('-q, --quiet', 'print nothing but errors')
+  .action((opts: RefreshOpts) => runRefresh(opts));
+
+program.command('geoip')
+  .description('look up IPs in the local MaxMind databases (offline) and print JSON')
+  .argument('<ips...>', 'addresses to look up')
+  .option('--maxmind-dir <dir>', 'folder with the .mmdb files (env COWRIE_MAXMIND_DIR)')
+  .action(async (ipsArg: string[], opts: { maxmindDir?: string }) => {
+    const cfg = resolveConfig({ maxmindDir: opts.maxmindDir }, process.env, loadConfigFile(undefined, process.env));
+    const mm = await openMaxmind({ dir: cfg.maxmindDir, logger: consoleLogger({}) });
+    try {
+      for (const r of mm.lookup(ipsArg)) process.stdout.write(`${JSON.stringify({ ip: r.key, status: r.status, ...r.value })}\n`);
+    } finally {
+      mm.close();
+    }
+  });
+
+export { describeLimit };
+await runProgram(program);

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { loadConfigFile, resolveConfig } from '../config/config.js';
+import { UserError, UsageError } from '../errors.js';
+import { ingest, type IngestSummary } from '../ingest/ingest.js';
+import { fmt } from '../log.js';
+import { StatusEmitter } from '../status/emitter.js';
+import { progressBar } from '../status/progress.js';
+import { openStore } from '../store/store.js';
+import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
+
+interface LoaderOpts {
+  db?: string; database?: string; config?: string; sensor?: string; batchSize?: string;
+  statusDir?: string; verbose?: boolean; quiet?: boolean;
+}
+
+function summaryLine(s: IngestSummary): string {
+  return `files=${fmt(s.files)} (skipped ${fmt(s.filesSkipped)}, failed ${fmt(s.filesFailed.length)}) events_read=${fmt(s.eventsRead)} inserted=${fmt(s.inserted)} `
+    + `duplicates=${fmt(s.duplicates)} dead_lettered=${fmt(s.deadLettered)} new_sessions=${fmt(s.sessions)} new_ips=${fmt(s.newIps)} `
+    + `seconds=${s.elapsedSeconds.toFixed(1)} events_per_s=${fmt(Math.round(s.eventsPerSecond))}`;
+}
+
+async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): Promise<void> {
+  const cfg = resolveConfig({ db: dbFlag(opts), statusDir: opts.statusDir }, process.env, loadConfigFile(opts.config, process.env));
+  const batchSize = opts.batchSize === undefined ? 5000 : Number(opts.batchSize);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new UsageError(`--batch-size must be a whole number from 1 to 100000, got ${opts.batchSize}`);
+  const logger = consoleLogger(opts);
+  const signal = interruptSignal();
+  const store = await openStore(cfg.db);
+  const status = new StatusEmitter({ dir: cfg.statusDir, logger });
+  const bar = progressBar({ enabled: !opts.verbose && !opts.quiet, total: 1, format: 'ingest |{bar}| {percentage}% files {files} | {eps} events/s | ETA {eta_formatted}' });
+  let summary: IngestSummary;
+  try {
+    summary = await ingest(store, {
+      paths, mode, sensor: opts.sensor, batchSize, logger, signal,
+      onProgress: (p) => {
+        bar.setTotal(p.bytesTotal);
+        const eps = p.elapsedSeconds > 0 ? Math.round(p.eventsRead / p.elapsedSeconds) : 0;
+        bar.update(p.bytesRead, { files: `${p.filesDone}/${p.filesTotal}`, eps: fmt(eps) });
+        status.update('ingest', {
+          mode, files_done: p.filesDone, files_total: p.filesTotal, bytes_read: p.bytesRead, bytes_total: p.bytesTotal,
+          events_read: p.eventsRead, inserted: p.inserted, dead_lettered: p.deadLettered, events_per_second: eps,
+          current_file: p.currentFile,
+        });
+      },
+    });
+  } finally {
+    bar.stop();
+    await store.close();
+  }
+  status.update('ingest', {
+    mode, files_done: summary.filesDone, files_total: summary.filesTotal, events_read: summary.eventsRead, inserted: summary.inserted,
+    duplicates: summary.duplicates, dead_lettered: summary.deadLettered, new_sessions: summary.sessions, new_ips: summary.newIps,
+    events_per_second: Math.round(summary.eventsPerSecond), files_failed: summary.filesFailed,
+  }, { force: true });
+  status.finish(summary.interrupted ? 'aborted' : summary.filesFailed.length || summary.missing.length ? 'failed' : 'complete');
+  if (!opts.quiet) process.stdout.write(`${summaryLine(summary)}\n`);
+  if (summary.interrupted) throw new UserError('interrupted: committed batches are kept; run again to continue from the cursor', 130);
+  const bad = summary.filesFailed.length + summary.missing.length;
+  if (bad) throw new UserError(`${bad} file(s) could not be loaded: ${[...summary.missing, ...summary.filesFailed].join(', ')}`, 1);
+}
+
+function addLoaderOptions(cmd: Command): Command {
+  return addDbOptions(cmd)
+    .argument('<paths...>', 'files, folders (searched recursively for cowrie.json* and *.json*) or globs')
+    .option('--sensor <name>', "sensor name for these events (fills or overrides the event's sensor field)")
+    .option('--batch-size <n>', 'events per transaction', '5000')
+    .option('--status-dir <dir>', 'write status JSON files here (env COWRIE_STATUS_DIR)')
+    .option('-v, --verbose', 'log [INFO] lines instead of a progress bar')
+    .option('-q, --quiet', 'print nothing but errors');
+}
+
+const program = newProgram('cowrie-loader', 'Load Cowrie JSON logs (plain, gzip, bzip2) into the database.');
+addLoaderOptions(program.command('bulk').description('load whole files (already loaded events are recognised and skipped)'))
+  .action((paths: string[], opts: LoaderOpts) => run('bulk', paths, opts));
+addLoaderOptions(program.command('delta').description('load only what was appended since the last run (cursor per file)'))
+  .action((paths: string[], opts: LoaderOpts) => run('delta', paths, opts));
+
+await runProgram(program);

@@ -1,0 +1,102 @@
+import type { Config } from '../config/config.js';
+import { UserError } from '../errors.js';
+import { fmt, type Logger } from '../log.js';
+import type { StatusEmitter } from '../status/emitter.js';
+import { countSessionCandidates, snapshotSessions } from '../store/session-repo.js';
+import type { Store } from '../store/store.js';
+import { isoMicros } from '../store/time.js';
+import { refreshFiles, type FileRefreshResult } from './file-refresh.js';
+import { refreshIps, type IpRefreshResult } from './ip-refresh.js';
+
+/** How many of a kind to refresh: 'skip' (0 or omitted for sessions/files), 'all', or a number. */
+export type Limit = 'skip' | 'all' | number;
+
+export interface RefreshOptions {
+  sessions: Limit;
+  files: Limit;
+  ips: Limit;
+  ipList: string[];
+  config: Config;
+  logger: Logger;
+  status: StatusEmitter;
+  signal?: AbortSignal;
+  now?: () => Date;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface RefreshResult {
+  sessions: number;
+  sessionsAfterIps: number;
+  files: FileRefreshResult | null;
+  ips: IpRefreshResult | null;
+  failedSources: string[];
+}
+
+const EPOCH = '0001-01-01T00:00:00.000000Z';
+
+export function describeLimit(l: Limit): string {
+  return l === 'skip' ? '0' : l === 'all' ? 'all' : String(l);
+}
+
+/** Sessions, then files, then IPs — the guide's order — then the sessions those IPs made current. */
+export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshResult> {
+  const { logger, config: c } = o;
+  const clock = o.now ?? (() => new Date());
+  const runStart = isoMicros(clock());
+  const out: RefreshResult = { sessions: 0, sessionsAfterIps: 0, files: null, ips: null, failedSources: [] };
+  logger.info(`Refresh command started with limits: sessions=${describeLimit(o.sessions)}, files=${describeLimit(o.files)}, ips=${o.ipList.length ? `${o.ipList.length} given` : describeLimit(o.ips)}`);
+  const checkAbort = () => { if (o.signal?.aborted) throw new UserError('interrupted: committed work is kept; run again to continue', 130); };
+
+  if (o.sessions !== 'skip') {
+    const candidates = await countSessionCandidates(store.db, EPOCH);
+    const wanted = o.sessions === 'all' ? candidates : Math.min(o.sessions, candidates);
+    logger.info(`[sessions] Processing ${wanted} sessions for re-enrichment...`);
+    out.sessions = await snapshotLoop(store, { limit: wanted, commitInterval: c.commitInterval, since: EPOCH, logger, status: o.status, signal: o.signal, clock });
+    logger.info(`[sessions] ${out.sessions} sessions updated`);
+  }
+  checkAbort();
+  if (o.files !== 'skip') {
+    out.files = await refreshFiles(store, {
+      limit: o.files === 'all' ? null : o.files, commitInterval: c.commitInterval, offline: c.offline,
+      virustotal: { url: c.virustotalUrl, apiKey: c.virustotalKey, ratePerMinute: c.virustotalRate, dailyQuota: c.virustotalDailyQuota },
+      logger, status: o.status, signal: o.signal, now: o.now,
+    });
+    if (out.files.failedSource) out.failedSources.push('virustotal');
+  }
+  checkAbort();
+  if (o.ips !== 'skip' || o.ipList.length) {
+    out.ips = await refreshIps(store, {
+      limit: o.ips === 'all' || o.ips === 'skip' ? null : o.ips, ips: o.ipList, staleDays: c.staleDays, commitInterval: c.commitInterval,
+      offline: c.offline, maxmindDir: c.maxmindDir,
+      cymru: { host: c.cymruHost, port: c.cymruPort, batchSize: c.cymruBatchSize, timeoutMs: c.cymruTimeout * 1000 },
+      greynoise: { url: c.greynoiseUrl, apiKey: c.greynoiseKey, rate: c.greynoiseRate, dailyQuota: c.greynoiseDailyQuota, mode: c.greynoiseMode },
+      announce: o.sessions !== 'skip' || o.files !== 'skip', logger, status: o.status, signal: o.signal, now: o.now, onProgress: o.onProgress,
+    });
+    out.failedSources.push(...out.ips.failedSources);
+    // Sessions whose IPs got their first enrichment in this run: snapshot them now, so one command leaves everything current.
+    if (out.ips.enriched) {
+      const n = await snapshotLoop(store, { limit: Number.MAX_SAFE_INTEGER, commitInterval: Math.max(c.commitInterval, 1000), since: runStart, logger, status: o.status, signal: o.signal, clock, quiet: true });
+      out.sessionsAfterIps = n;
+      if (n) logger.info(`[sessions] ${fmt(n)} more sessions snapshotted from IPs enriched in this run`);
+    }
+  }
+  const ipsUpdated = out.ips?.enriched ?? 0;
+  logger.info(`Refresh complete: ${out.sessions} sessions, ${out.files?.updated ?? 0} files, ${ipsUpdated} IPs updated`);
+  return out;
+}
+
+async function snapshotLoop(store: Store, o: {
+  limit: number; commitInterval: number; since: string; logger: Logger; status: StatusEmitter; signal?: AbortSignal; clock: () => Date; quiet?: boolean;
+}): Promise<number> {
+  let done = 0;
+  while (done < o.limit) {
+    if (o.signal?.aborted) break;
+    const take = Math.min(o.commitInterval, o.limit - done);
+    const n = await store.db.transaction((tx) => snapshotSessions(tx, { limit: take, now: isoMicros(o.clock()), ipEnrichedSince: o.since }));
+    if (!n) break;
+    done += n;
+    if (!o.quiet) o.logger.info(`[sessions] committed ${done} rows...`);
+    o.status.update('sessions', { sessions_processed: done, sessions_total: o.limit === Number.MAX_SAFE_INTEGER ? null : o.limit });
+  }
+  return done;
+}
