@@ -1,0 +1,201 @@
+/**
+ * Shared pieces of the HTTP simulators (GreyNoise, VirusTotal): a server-side rate window,
+ * a per-UTC-day quota, seeded fault injection, request statistics and a clean close.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SimFaults {
+  /** Fraction (0..1) of requests answered with HTTP 500. */
+  error500Rate?: number;
+  /** Fraction of requests that never get an answer (the client must time out). */
+  timeoutRate?: number;
+  /** Fraction of requests whose connection is dropped without an answer. */
+  dropRate?: number;
+  /** Keys (IPs or hashes) always answered with HTTP 500. */
+  failKeys?: string[];
+  /** Each key is answered with HTTP 500 this many times before its real answer. */
+  failTimesPerKey?: number;
+}
+
+export interface SimLogEntry {
+  /** Arrival time, ms since the epoch. */
+  time: number;
+  status: number;
+  key?: string;
+}
+
+export interface SimStats {
+  requests: number;
+  /** Arrival time of each request, ms since the epoch. */
+  requestTimes: number[];
+  /** Answers sent, by HTTP status (stalled and dropped requests have none). */
+  byStatus: Record<number, number>;
+  /** One entry per answer, in the order answered. */
+  log: SimLogEntry[];
+}
+
+export function newStats(): SimStats {
+  return { requests: 0, requestTimes: [], byStatus: {}, log: [] };
+}
+
+/** mulberry32: a tiny seeded PRNG so fault draws repeat for a seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Counts requests the server accepted in a sliding window (rejected ones do not count). */
+export class AcceptWindow {
+  readonly #times: number[] = [];
+  tryAccept(limit: number | undefined, windowMs: number, now: number): boolean {
+    if (limit === undefined) return true;
+    while (this.#times.length > 0 && this.#times[0] <= now - windowMs) this.#times.shift();
+    if (this.#times.length >= limit) return false;
+    this.#times.push(now);
+    return true;
+  }
+}
+
+/** A quota that resets at 00:00 UTC, as both services do. */
+export class DailyCounter {
+  #day = '';
+  #used = 0;
+  tryTake(limit: number | undefined, n: number, now: number): boolean {
+    const day = new Date(now).toISOString().slice(0, 10);
+    if (day !== this.#day) {
+      this.#day = day;
+      this.#used = 0;
+    }
+    if (limit !== undefined && this.#used + n > limit) return false;
+    this.#used += n;
+    return true;
+  }
+}
+
+export type FaultAction = 'none' | 'error500' | 'stall' | 'drop';
+
+/** Decides, per request, which injected fault (if any) applies. */
+export class FaultInjector {
+  readonly #random: () => number;
+  readonly #failed = new Map<string, number>();
+  constructor(seed: number) {
+    this.#random = seededRandom(seed ^ 0x5eed);
+  }
+  decide(faults: SimFaults | undefined, keys: string[]): FaultAction {
+    if (!faults) return 'none';
+    if (faults.failKeys && keys.some((k) => faults.failKeys!.includes(k))) return 'error500';
+    if (faults.failTimesPerKey && keys.length > 0) {
+      const id = keys.join(',');
+      const n = this.#failed.get(id) ?? 0;
+      if (n < faults.failTimesPerKey) {
+        this.#failed.set(id, n + 1);
+        return 'error500';
+      }
+    }
+    const r = this.#random();
+    let edge = faults.dropRate ?? 0;
+    if (r < edge) return 'drop';
+    edge += faults.timeoutRate ?? 0;
+    if (r < edge) return 'stall';
+    edge += faults.error500Rate ?? 0;
+    if (r < edge) return 'error500';
+    return 'none';
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function readBody(req: IncomingMessage, maxBytes = 1 << 20): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      parts.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export interface RunningSim {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Start a server on 127.0.0.1 whose handler errors become 500s, and whose close()
+ * also ends stalled and kept-alive connections.
+ */
+export async function startHttpSim(
+  port: number,
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  host = '127.0.0.1',
+): Promise<RunningSim> {
+  const server: Server = createServer((req, res) => {
+    handler(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { message: 'simulator error' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${actual}`,
+    port: actual,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Carry out an injected fault; true when the request is dealt with.
+ * A stalled request is simply never answered (close() ends it).
+ */
+export function applyFault(action: FaultAction, res: ServerResponse, body500: unknown): boolean {
+  if (action === 'none') return false;
+  if (action === 'drop') res.socket?.destroy();
+  if (action === 'error500') sendJson(res, 500, body500);
+  return true;
+}
+
+export function recordAnswer(stats: SimStats, time: number, status: number, key?: string): void {
+  stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+  stats.log.push(key === undefined ? { time, status } : { time, status, key });
+}
+
+/** A YYYY-MM-DD date `daysAgo` days before today (UTC). */
+export function daysAgo(daysAgo: number, now = Date.now()): string {
+  return new Date(now - daysAgo * 86_400_000).toISOString().slice(0, 10);
+}
