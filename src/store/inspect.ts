@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { SqliteAdapter } from './dialects/sqlite.js';
 import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
 import { TABLES } from './schema.js';
 import { schemaVersion, type Store } from './store.js';
@@ -33,23 +33,9 @@ export interface CheckProblem {
   message: string;
 }
 
-/** Columns each table should have, read from the migrations applied to a scratch in-memory database. */
+/** Columns each table should have: the migrations applied to a scratch in-memory SQLite database. */
 function expectedColumns(): Map<string, Set<string>> {
-  const mem = new Database(':memory:');
-  try {
-    for (const m of MIGRATIONS) {
-      for (const stmt of m.up({ id: 'INTEGER PRIMARY KEY', json: 'TEXT', ts: 'TEXT', bool: 'INTEGER', bigint: 'INTEGER', real: 'REAL', falseValue: '0' })) mem.exec(stmt);
-    }
-    mem.exec('CREATE TABLE schema_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-    const out = new Map<string, Set<string>>();
-    for (const t of TABLES) {
-      const cols = mem.prepare(`PRAGMA table_info(${t})`).all() as Array<{ name: string }>;
-      out.set(t, new Set(cols.map((c) => c.name)));
-    }
-    return out;
-  } finally {
-    mem.close();
-  }
+  return SqliteAdapter.scratchColumns(MIGRATIONS, ['schema_state', ...TABLES.filter((t) => t !== 'schema_state')]);
 }
 
 const ORPHAN_CHECKS: Array<[string, string]> = [

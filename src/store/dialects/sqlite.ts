@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { UsageError, errorMessage } from '../../errors.js';
-import type { ColumnTypes } from '../migrations.js';
+import type { ColumnTypes, Migration } from '../migrations.js';
 import type { Database as Schema } from '../schema.js';
 import type { BulkInsert, DialectAdapter, SqlRunner } from './types.js';
 
@@ -71,6 +71,23 @@ export class SqliteAdapter implements DialectAdapter {
       throw new UsageError(`cannot write SQLite database ${file}: read-only file or folder`);
     }
     return new SqliteAdapter(file, raw);
+  }
+
+  /** Apply migrations to a scratch in-memory database and list each table's columns (for schema-drift checks). */
+  static scratchColumns(migrations: Migration[], tables: string[]): Map<string, Set<string>> {
+    const mem = new Database(':memory:');
+    try {
+      mem.exec('CREATE TABLE schema_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+      for (const m of migrations) for (const stmt of m.up(TYPES)) mem.exec(stmt);
+      const out = new Map<string, Set<string>>();
+      for (const t of tables) {
+        const cols = mem.prepare(`PRAGMA table_info(${t})`).all() as Array<{ name: string }>;
+        out.set(t, new Set(cols.map((c) => c.name)));
+      }
+      return out;
+    } finally {
+      mem.close();
+    }
   }
 
   prepare(sql: string): Database.Statement {
