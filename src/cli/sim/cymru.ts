@@ -2,10 +2,10 @@
  * `cowrie-sim cymru`: run the Team Cymru bulk whois simulator until SIGINT/SIGTERM,
  * so a setup can be tried offline (`--cymru-host 127.0.0.1 --cymru-port 4343`).
  */
-import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { startCymruSim } from '../../sim/cymru-sim.js';
 import type { CymruSimFaults } from '../../sim/cymru-sim.js';
+import { intArg, probabilityArg as rateArg, waitForStopSignal } from './args.js';
 
 /** Default rate limit: far above a bulk client (≈0.5 connections/s), far below a per-IP query loop. */
 export const DEFAULT_SIM_CONNECTIONS_PER_SECOND = 5;
@@ -23,20 +23,6 @@ export interface CymruSimCliOptions {
   stallRate: number;
   refuseRate: number;
   failFirst: number;
-}
-
-function intArg(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return n;
-  };
-}
-
-function rateArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a probability from 0 to 1');
-  return n;
 }
 
 export function registerCymruCommand(program: Command): void {
@@ -64,18 +50,6 @@ export function registerCymruCommand(program: Command): void {
     .action(async (opts: CymruSimCliOptions) => {
       await runCymruSimCommand(opts, console.log, waitForStopSignal());
     });
-}
-
-export function waitForStopSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 /** Start the simulator, print where it listens, serve until `until` settles, print a summary. */

@@ -2,10 +2,8 @@
  * `cowrie-sim greynoise`: run the GreyNoise API simulator until SIGINT/SIGTERM, so the
  * GreyNoise pass can be tried offline (`--greynoise-url http://127.0.0.1:8081`).
  */
-import { readFileSync } from 'node:fs';
-import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import { intArg, probabilityArg, readKeyFile, waitForStopSignal } from './args.js';
 import { startGreyNoiseSim } from '../../sim/greynoise-sim.js';
 
 interface GreyNoiseSimCliOptions {
@@ -19,45 +17,6 @@ interface GreyNoiseSimCliOptions {
   errorRate: number;
   timeoutRate: number;
   dropRate: number;
-}
-
-export function intArg(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return n;
-  };
-}
-
-export function probabilityArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a probability from 0 to 1');
-  return n;
-}
-
-/** The key from a file (first line, trimmed), so it never shows in `ps`. */
-export function readKeyFile(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read the API key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-  const key = text.split(/\r?\n/)[0].trim();
-  if (!key) throw new UsageError(`the API key file ${path} is empty`);
-  return key;
-}
-
-export function waitForStopSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 export function registerGreyNoiseCommand(program: Command): void {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { startVirusTotalSim } from '../../sim/virustotal-sim.js';
-import { intArg, probabilityArg, readKeyFile, waitForStopSignal } from './greynoise.js';
+import { intArg, probabilityArg, readKeyFile, waitForStopSignal } from './args.js';
 
 interface VirusTotalSimCliOptions {
   host: string;
