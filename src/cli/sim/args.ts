@@ -1,6 +1,6 @@
 /** Argument parsers and the serve-until-signal loop shared by the `cowrie-sim` subcommands. */
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 
 export function intArg(min: number) {
@@ -40,4 +40,58 @@ export function waitForStopSignal(): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** Options every HTTP API simulator takes. */
+export interface HttpSimCliOptions {
+  host: string;
+  port: number;
+  seed: number;
+  rate: number;
+  dailyQuota: number;
+  apiKeyFile?: string;
+  latencyMs: number;
+  errorRate: number;
+  timeoutRate: number;
+  dropRate: number;
+}
+
+export interface HttpSimSpec<S> {
+  name: string;
+  description: string;
+  defaultPort: number;
+  rateHelp: string;
+  defaultRate: number;
+  quotaHelp: string;
+  defaultQuota: number;
+  start(o: HttpSimCliOptions & { apiKey?: string }): Promise<S & { url: string; close(): Promise<void> }>;
+  summary(sim: S): string;
+}
+
+/** `cowrie-sim <name>` for an HTTP API simulator: same flags, serve until SIGINT/SIGTERM, print a summary. */
+export function registerHttpSimCommand<S>(program: Command, spec: HttpSimSpec<S>): void {
+  program
+    .command(spec.name)
+    .description(spec.description)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'TCP port (0 = any free port)', intArg(0), spec.defaultPort)
+    .option('--seed <n>', 'world seed (same seed, same answers)', intArg(0), 1)
+    .option('--rate <n>', spec.rateHelp, intArg(0), spec.defaultRate)
+    .option('--daily-quota <n>', spec.quotaHelp, intArg(0), spec.defaultQuota)
+    .option('--api-key-file <file>', 'accept only the key in this file (otherwise any key)')
+    .option('--latency-ms <ms>', 'delay before each answer', intArg(0), 0)
+    .option('--error-rate <p>', 'probability of answering HTTP 500', probabilityArg, 0)
+    .option('--timeout-rate <p>', 'probability of never answering', probabilityArg, 0)
+    .option('--drop-rate <p>', 'probability of closing the connection without an answer', probabilityArg, 0)
+    .action(async (opts: HttpSimCliOptions) => {
+      const sim = await spec.start({ ...opts, apiKey: opts.apiKeyFile ? readKeyFile(opts.apiKeyFile) : undefined });
+      console.log(`${spec.name} simulator listening on ${sim.url}`);
+      await waitForStopSignal();
+      await sim.close();
+      console.log(`${spec.name} simulator stopped: ${spec.summary(sim)}`);
+    });
+}
+
+export function statusSummary(byStatus: Record<string | number, number>): string {
+  return Object.entries(byStatus).map(([k, v]) => `${v}×${k}`).join(', ') || 'none';
 }
