@@ -22,17 +22,20 @@ describe('SlidingWindowLimiter', () => {
   it('never grants more than `limit` in any window, across concurrent and late callers', async () => {
     const limiter = new SlidingWindowLimiter({ limit: 20, windowMs: 200 });
     const times: number[] = [];
+    // begin()/end(): the slot is stamped when released, after the caller saw the time. So the
+    // property holds for the times the caller observes even when a loaded machine delays
+    // continuations (acquire() stamps at grant time, which a test cannot observe exactly).
     const take = async (): Promise<void> => {
-      await limiter.acquire();
+      const end = await limiter.begin();
       times.push(performance.now());
+      end();
     };
     const first = Array.from({ length: 70 }, take);
     await sleep(130);
     const late = Array.from({ length: 30 }, take);
     await Promise.all([...first, ...late]);
     expect(times).toHaveLength(100);
-    // Times are taken a microtask after each grant, so allow 1 ms of skew.
-    expect(maxInWindow(times, 199)).toBeLessThanOrEqual(20);
+    expect(maxInWindow(times, 200)).toBeLessThanOrEqual(20);
   });
 
   it('grants the first `limit` callers at once and uses each window fully', async () => {
