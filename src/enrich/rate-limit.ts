@@ -244,6 +244,8 @@ export interface ThrottledCallOptions {
   /** Longest Retry-After honoured; a longer one fails the call instead of stalling the run. */
   maxWaitMs: number;
   timeoutMs: number;
+  /** Largest answer body read; default MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
   signal?: AbortSignal;
   /** True once another call stopped the run. */
   isStopped: () => boolean;
@@ -278,7 +280,7 @@ export async function callThrottled(o: ThrottledCallOptions): Promise<CallOutcom
       const timeout = AbortSignal.timeout(o.timeoutMs);
       try {
         const res = await o.send(o.signal ? AbortSignal.any([o.signal, timeout]) : timeout);
-        answer = { status: res.status, headers: res.headers, text: await res.text() };
+        answer = { status: res.status, headers: res.headers, text: await readBounded(res, o.maxBodyBytes ?? MAX_BODY_BYTES) };
         verdict = o.judge(answer);
       } catch (err) {
         if (o.signal?.aborted) throw o.signal.reason;
@@ -314,6 +316,27 @@ export async function callThrottled(o: ThrottledCallOptions): Promise<CallOutcom
       }
     }
   }
+}
+
+/** Largest API answer we read (a GreyNoise multi answer for 1,000 IPs is ~100 KB). */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** Read a response body, refusing one larger than `max` bytes (a misbehaving server must not exhaust memory). */
+export async function readBounded(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > max) {
+    await res.body.cancel();
+    throw new Error(`answer of ${declared} bytes exceeds ${max}`);
+  }
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > max) throw new Error(`answer exceeds ${max} bytes`);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts).toString('utf8');
 }
 
 /** One line for a fetch failure: undici hides the useful part in `cause`. */

@@ -96,6 +96,9 @@ interface LinesOutcome<T> {
 
 type Parse<T> = (text: string, lines: string[]) => Map<string, T>;
 
+/** Bound on one bulk answer: 1 KiB a line plus the banner, so a misbehaving peer cannot exhaust memory. */
+const maxAnswerBytes = (lines: number) => 64 * 1024 + lines * 1024;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function createCymruClient(options: CymruClientOptions): CymruClient {
@@ -154,7 +157,13 @@ export function createCymruClient(options: CymruClientOptions): CymruClient {
         connected = true;
         socket.write(`begin\nverbose\n${lines.join('\n')}\nend\n`);
       });
-      socket.on('data', (c: Buffer) => chunks.push(c));
+      let bytes = 0;
+      socket.on('data', (c: Buffer) => {
+        bytes += c.length;
+        // A real answer is ~120 bytes a line; anything far beyond is not Cymru talking.
+        if (bytes > maxAnswerBytes(lines.length)) finish(`answer from ${where} exceeds ${maxAnswerBytes(lines.length)} bytes`);
+        else chunks.push(c);
+      });
       socket.on('end', () => finish(chunks.length === 0 ? `connection closed by ${where} without an answer` : undefined));
       socket.on('error', (e: NodeJS.ErrnoException) => finish(socketReason(e, where)));
       socket.on('close', () => finish(`connection closed by ${where}`));
