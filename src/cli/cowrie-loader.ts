@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfigFile, resolveConfig } from '../config/config.js';
 import { UserError, UsageError } from '../errors.js';
-import { ingest, type IngestSummary } from '../ingest/ingest.js';
+import { DEFAULT_BATCH_SIZE, ingest, type IngestSummary } from '../ingest/ingest.js';
 import { fmt } from '../log.js';
 import { StatusEmitter } from '../status/emitter.js';
 import { progressBar } from '../status/progress.js';
@@ -21,8 +21,8 @@ function summaryLine(s: IngestSummary): string {
 
 async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): Promise<void> {
   const cfg = resolveConfig({ db: dbFlag(opts), statusDir: opts.statusDir }, process.env, loadConfigFile(opts.config, process.env));
-  const batchSize = opts.batchSize === undefined ? 5000 : Number(opts.batchSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new UsageError(`--batch-size must be a whole number from 1 to 100000, got ${opts.batchSize}`);
+  const batchSize = opts.batchSize === undefined ? DEFAULT_BATCH_SIZE : Number(opts.batchSize);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) throw new UsageError(`--batch-size must be a whole number from 1 to 1000000, got ${opts.batchSize}`);
   const logger = consoleLogger(opts);
   const signal = interruptSignal();
   const store = await openStore(cfg.db);
@@ -63,7 +63,7 @@ function addLoaderOptions(cmd: Command): Command {
   return addDbOptions(cmd)
     .argument('<paths...>', 'files, folders (searched recursively for cowrie.json* and *.json*) or globs')
     .option('--sensor <name>', "sensor name for these events (fills or overrides the event's sensor field)")
-    .option('--batch-size <n>', 'events per transaction', '5000')
+    .option('--batch-size <n>', 'events per transaction (a kill or a crash loses at most the open one)', String(DEFAULT_BATCH_SIZE))
     .option('--status-dir <dir>', 'write status JSON files here (env COWRIE_STATUS_DIR)')
     .option('-v, --verbose', 'log [INFO] lines instead of a progress bar')
     .option('-q, --quiet', 'print nothing but errors');

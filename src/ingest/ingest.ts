@@ -2,18 +2,22 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import { UserError, errorMessage } from '../errors.js';
 import { fmt, type Logger } from '../log.js';
-import { loadCursors, writeIngestBatch, type CursorRow, type DeadLetterRow, type EventRow } from '../store/ingest-repo.js';
+import { loadCursors, writeIngestTransaction, type CursorRow, type DeadLetterRow, type EventRow } from '../store/ingest-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
-import { findLogFiles, hashFirstLine, readLines, type Compression } from './reader.js';
+import { detectCompression, findLogFiles, hashFirstLine, readLines, type LineReader, type LineRecord, type ReadSummary } from './reader.js';
 import { isDeadLetter, parseLine, tooLongDeadLetter } from './parse.js';
-import { summarise, type SummarisableEvent } from './summarise.js';
+import { SummaryBuilder, type SummarisableEvent } from './summarise.js';
+
+/** Events per transaction unless told otherwise: large, because SQLite pays per commit (WAL checkpoints). */
+export const DEFAULT_BATCH_SIZE = 50_000;
 
 export interface IngestOptions {
   paths: string[];
   /** bulk: read every file whole; delta: only what was appended since the last run. */
   mode: 'bulk' | 'delta';
   sensor?: string;
+  /** Events per transaction (default DEFAULT_BATCH_SIZE); a kill loses at most the open one. */
   batchSize?: number;
   logger: Logger;
   signal?: AbortSignal;
@@ -49,46 +53,66 @@ interface FilePlan {
   path: string;
   inode: string;
   size: number;
-  compression: Compression | null;
   startOffset: number;
   generation: number;
   firstLineHash: string | null;
   skip: boolean;
 }
 
+type Row = EventRow & SummarisableEvent;
+
+/**
+ * Lines parsed and written per statement. Small enough that a chunk's objects die young (peak RSS
+ * stays low), large enough that a PostgreSQL round trip carries many rows.
+ */
+const WRITE_CHUNK = 1000;
+
+const identityKey = (inode: string, firstLineHash: string) => `${inode}\u0001${firstLineHash}`;
+
 async function planFile(path: string, mode: IngestOptions['mode'], cursors: Map<string, CursorRow>, byIdentity: Map<string, CursorRow>): Promise<FilePlan> {
   const st = await fs.stat(path);
   const inode = `${st.dev}:${st.ino}`;
   const prev = cursors.get(path);
-  const generation = prev ? prev.generation : 0;
-  const base = { path, inode, size: st.size, compression: null, generation, firstLineHash: null, skip: false, startOffset: 0 };
+  const base = { path, inode, size: st.size, generation: prev ? prev.generation : 0, firstLineHash: null, skip: false, startOffset: 0 };
   if (mode === 'bulk') return base;
   // Cheap check first: a file whose size and inode are unchanged since it was read to the end has nothing new.
   if (prev && prev.inode === inode && prev.sourceSize === st.size && prev.byteOffset > 0) {
     return { ...base, firstLineHash: prev.firstLineHash, startOffset: prev.byteOffset, skip: true };
   }
   const firstLineHash = await hashFirstLine(path);
-  if (prev && prev.inode === inode && prev.firstLineHash === firstLineHash) {
+  // A plain file shorter than the cursor was truncated, whatever its first line says.
+  const plain = (await detectCompression(path)) === 'none';
+  const fits = (c: CursorRow) => !plain || c.byteOffset <= st.size;
+  if (prev && prev.inode === inode && prev.firstLineHash === firstLineHash && fits(prev)) {
     return { ...base, firstLineHash, startOffset: prev.byteOffset };
   }
-  // Rotation by rename (cowrie.json → cowrie.json.1): the same inode and first line under a new name.
-  const moved = byIdentity.get(`${inode}\u0001${firstLineHash}`);
-  if (!prev && moved) return { ...base, firstLineHash, startOffset: moved.byteOffset };
+  // Rotation by rename (cowrie.json → cowrie.json.1 → .2): the same inode and first line under a new
+  // name — even when that name had a cursor of its own for the file that used to be there.
+  const moved = firstLineHash === null ? undefined : byIdentity.get(identityKey(inode, firstLineHash));
+  if (moved && fits(moved)) {
+    return { ...base, firstLineHash, startOffset: moved.byteOffset, generation: prev ? prev.generation + 1 : moved.generation };
+  }
   // New file, or replaced/truncated content at this path: read from the start, next generation.
   return { ...base, firstLineHash, generation: prev ? prev.generation + 1 : 0 };
 }
 
-/** Load Cowrie JSON logs; every committed batch carries its cursor, so a killed run resumes exactly. */
+/** Load Cowrie JSON logs; every committed transaction carries its cursor, so a killed run resumes exactly. */
 export async function ingest(store: Store, opts: IngestOptions): Promise<IngestSummary> {
   const started = Date.now();
-  const batchSize = opts.batchSize ?? 5000;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const { logger } = opts;
   const ingestId = crypto.randomUUID();
   const found = await findLogFiles(opts.paths);
   for (const m of found.missing) logger.error(`No such file or folder: ${m}`);
   const cursors = await loadCursors(store.db);
   const byIdentity = new Map<string, CursorRow>();
-  for (const c of cursors.values()) if (c.inode && c.firstLineHash) byIdentity.set(`${c.inode}\u0001${c.firstLineHash}`, c);
+  for (const c of cursors.values()) {
+    if (!c.inode || !c.firstLineHash) continue;
+    const key = identityKey(c.inode, c.firstLineHash);
+    const other = byIdentity.get(key);
+    // The same file seen under two names: everything before the larger offset is stored.
+    if (!other || other.byteOffset < c.byteOffset) byIdentity.set(key, c);
+  }
 
   const s: IngestSummary = {
     files: found.files.length, filesDone: 0, filesTotal: found.files.length, filesSkipped: 0, filesFailed: [], missing: found.missing,
@@ -103,9 +127,8 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
   };
   logger.info(`Loading ${fmt(found.files.length)} file(s) in ${opts.mode} mode into ${store.target.display}`);
 
-  for (let i = 0; i < found.files.length; i++) {
+  for (const path of found.files) {
     if (opts.signal?.aborted) { s.interrupted = true; break; }
-    const path = found.files[i];
     s.currentFile = path;
     let plan: FilePlan;
     try {
@@ -123,20 +146,82 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
       progress();
       continue;
     }
+    const bytesBefore = s.bytesRead;
     try {
       await loadFile(store, plan, { ...opts, batchSize, ingestId }, s, progress);
       s.filesDone++;
+      logger.info(`${path}: done (${fmt(s.eventsRead)} events read so far)`);
     } catch (err) {
       if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; break; }
       s.filesFailed.push(path);
-      logger.error(`Failed to load ${path}: ${errorMessage(err)} (batches committed before the error are kept)`);
+      logger.error(`Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)`);
     }
+    s.bytesRead = bytesBefore + plan.size;
     progress();
   }
   s.currentFile = null;
   s.elapsedSeconds = (Date.now() - started) / 1000;
   s.eventsPerSecond = s.elapsedSeconds > 0 ? s.eventsRead / s.elapsedSeconds : 0;
   return s;
+}
+
+/** Lines from a reader in pieces of at most `max`; a read error ends the lines and is kept for later. */
+class LineSource {
+  readonly #reader: LineReader;
+  readonly #it: AsyncIterator<LineRecord[]>;
+  #buf: LineRecord[] = [];
+  #pos = 0;
+  error: unknown = null;
+
+  constructor(reader: LineReader) {
+    this.#reader = reader;
+    this.#it = reader.batches()[Symbol.asyncIterator]();
+  }
+
+  get summary(): ReadSummary | null {
+    return this.#reader.summary;
+  }
+
+  /** Up to `max` records, or null at the end of the file (or at a read error). */
+  async take(max: number): Promise<LineRecord[] | null> {
+    while (this.#pos >= this.#buf.length) {
+      if (this.error !== null) return null;
+      try {
+        const r = await this.#it.next();
+        if (r.done) return null;
+        this.#buf = r.value;
+        this.#pos = 0;
+      } catch (err) {
+        this.error = err;
+        return null;
+      }
+    }
+    const end = Math.min(this.#buf.length, this.#pos + max);
+    const out = this.#pos === 0 && end === this.#buf.length ? this.#buf : this.#buf.slice(this.#pos, end);
+    this.#pos = end;
+    return out;
+  }
+}
+
+/** The parser's ISO text is already the stored form in the common case (microseconds, Z). */
+function storedTimestamp(iso: string): string {
+  return iso.length === 27 && iso.charCodeAt(26) === 90 && iso.charCodeAt(19) === 46 ? iso : isoMicros(iso);
+}
+
+function parseRecords(recs: LineRecord[], plan: FilePlan, sensor: string | undefined, events: Row[], deadLetters: DeadLetterRow[]): void {
+  const path = plan.path;
+  for (const rec of recs) {
+    const parsed = rec.tooLong ? tooLongDeadLetter(rec, path) : parseLine(rec.line, { source: path, offset: rec.offset, sensorOverride: sensor });
+    if (isDeadLetter(parsed)) {
+      deadLetters.push({ source: path, sourceOffset: parsed.offset, reason: parsed.reason, detail: parsed.detail, rawLine: parsed.rawLine, rawHash: parsed.rawHash });
+      continue;
+    }
+    events.push({
+      source: path, sourceOffset: rec.offset, sourceInode: plan.inode, sourceGeneration: plan.generation,
+      sensor: parsed.sensor, sessionId: parsed.sessionId, eventType: parsed.eventType, eventTimestamp: storedTimestamp(parsed.timestamp),
+      srcIp: parsed.srcIp, payload: parsed.payload, payloadHash: parsed.payloadHash, parsed,
+    });
+  }
 }
 
 async function loadFile(
@@ -147,60 +232,64 @@ async function loadFile(
   progress: () => void,
 ): Promise<void> {
   const { path } = plan;
-  const reader = readLines(path, { startOffset: plan.startOffset });
-  let events: Array<EventRow & SummarisableEvent> = [];
-  let deadLetters: DeadLetterRow[] = [];
+  const src = new LineSource(readLines(path, { startOffset: plan.startOffset }));
+  const bytesAtStart = s.bytesRead;
   let lastEnd = plan.startOffset;
-  let bytesAtStart = s.bytesRead;
+  let finished = false;
+  let interrupted = false;
+  let shrunk = false;
+  const newSummary = () => new SummaryBuilder();
 
-  const flush = async (final: boolean, sourceSize: number | null) => {
-    if (!events.length && !deadLetters.length && !final) return;
-    const cursor: CursorRow = {
-      source: path, inode: plan.inode, generation: plan.generation, byteOffset: lastEnd,
-      firstLineHash: plan.firstLineHash ?? (lastEnd > 0 ? await hashFirstLine(path) : null), sourceSize,
-    };
-    plan.firstLineHash = cursor.firstLineHash;
-    const r = await writeIngestBatch(store.db, { events, deadLetters, cursor, ingestId: opts.ingestId }, summarise);
+  while (!finished && !interrupted) {
+    const r = await writeIngestTransaction<Row>(store.db, { ingestId: opts.ingestId, summary: newSummary }, async (w) => {
+      let n = 0;
+      // One write in flight while the next piece is read and parsed (the database works meanwhile).
+      let pending: Promise<unknown> | null = null;
+      while (n < opts.batchSize) {
+        if (opts.signal?.aborted) { interrupted = true; break; }
+        const recs = await src.take(Math.min(WRITE_CHUNK, opts.batchSize - n));
+        if (recs === null) { finished = true; break; }
+        const events: Row[] = [];
+        const deadLetters: DeadLetterRow[] = [];
+        parseRecords(recs, plan, opts.sensor, events, deadLetters);
+        if (pending) await pending;
+        pending = w.write(events, deadLetters);
+        pending.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+        n += recs.length;
+        lastEnd = recs[recs.length - 1].end;
+        s.eventsRead += recs.length;
+        s.deadLettered += deadLetters.length;
+        s.bytesRead = bytesAtStart + Math.min(plan.size, lastEnd - plan.startOffset);
+        progress();
+      }
+      if (pending) await pending;
+      if (finished && src.error === null && src.summary?.shrunk) {
+        shrunk = true;
+        return null;
+      }
+      plan.firstLineHash ??= lastEnd > 0 ? await hashFirstLine(path) : null;
+      // Compressed files are finished once read; plain files may still grow, so the size is kept
+      // for the unchanged-file fast path only when the file was read to its end.
+      const complete = finished && src.error === null && src.summary !== null && src.summary.partialOffset === null;
+      return { source: path, inode: plan.inode, generation: plan.generation, byteOffset: lastEnd, firstLineHash: plan.firstLineHash, sourceSize: complete ? plan.size : null };
+    });
     s.inserted += r.inserted;
     s.duplicates += r.duplicates;
-    s.deadLettered += deadLetters.length;
     s.sessions += r.newSessions;
     s.newIps += r.newIps;
-    events = [];
-    deadLetters = [];
     progress();
-  };
-
-  for await (const chunk of reader.batches()) {
-    for (const rec of chunk) {
-      lastEnd = rec.end;
-      s.eventsRead++;
-      const parsed = rec.tooLong ? tooLongDeadLetter(rec, path) : parseLine(rec.line, { source: path, offset: rec.offset, sensorOverride: opts.sensor });
-      if (isDeadLetter(parsed)) {
-        deadLetters.push({ source: path, sourceOffset: parsed.offset, reason: parsed.reason, detail: parsed.detail, rawLine: parsed.rawLine, rawHash: parsed.rawHash });
-        continue;
-      }
-      const ts = isoMicros(parsed.timestamp);
-      events.push({
-        source: path, sourceOffset: rec.offset, sourceInode: plan.inode, sourceGeneration: plan.generation,
-        sensor: parsed.sensor, sessionId: parsed.sessionId, eventType: parsed.eventType, eventTimestamp: ts,
-        srcIp: parsed.srcIp, payload: parsed.payload, payloadHash: parsed.payloadHash, parsed,
-      });
-    }
-    s.bytesRead = bytesAtStart + (lastEnd - plan.startOffset);
-    if (events.length + deadLetters.length >= opts.batchSize) {
-      if (opts.signal?.aborted) throw new UserError('interrupted', 130);
-      await flush(false, null);
-    }
   }
-  const summary = reader.summary;
-  if (summary?.partialOffset !== null && summary?.partialOffset !== undefined) {
+  if (shrunk) {
+    // A compressed file shorter than its cursor: replaced; read it again from the start.
+    opts.logger.debug(`${path}: shorter than at the last run; reading it again from the start`);
+    await loadFile(store, { ...plan, startOffset: 0, generation: plan.generation + 1, firstLineHash: await hashFirstLine(path) }, opts, s, progress);
+    return;
+  }
+  if (src.error !== null) throw src.error;
+  const summary = src.summary;
+  if (summary && summary.partialOffset !== null) {
     s.partialLines++;
     opts.logger.debug(`${path}: last line is incomplete (${summary.partialBytes} bytes), left for the next run`);
   }
-  // Compressed files are finished once read; plain files may still grow, so size is recorded for the fast path only when fully read.
-  const complete = summary ? summary.partialOffset === null : true;
-  await flush(true, complete ? plan.size : null);
-  s.bytesRead = bytesAtStart + plan.size;
-  if (opts.signal?.aborted) throw new UserError('interrupted', 130);
+  if (interrupted) throw new UserError('interrupted', 130);
 }

@@ -1,7 +1,9 @@
 import type { FileDelta, IpDelta, SessionDelta, Summary } from '../store/ingest-repo.js';
-import type { ParsedEvent } from './parse.js';
 
-/** What one event contributes, keyed as the store needs it. Only events actually inserted are summarised. */
+/**
+ * What one event contributes to the summaries. Only events actually inserted are summarised,
+ * so loading anything twice changes no count.
+ */
 export interface SummarisableEvent {
   sessionId: string | null;
   srcIp: string | null;
@@ -9,28 +11,50 @@ export interface SummarisableEvent {
   eventType: string;
   /** Fixed-width ISO micros, so string order is time order. */
   eventTimestamp: string;
-  parsed: ParsedEvent;
+  /** The few parsed fields the summaries read (a ParsedEvent has them all). */
+  parsed: SummaryFields;
+}
+
+export interface SummaryFields {
+  loginSuccess: boolean;
+  loginFailed: boolean;
+  shasum: string | null;
+  url: string | null;
+  filename: string | null;
+  version: string | null;
+  hassh: string | null;
+  protocol: string | null;
+  durationSeconds: number | null;
 }
 
 const minStr = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
 const maxNum = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
 
-export function summarise(events: SummarisableEvent[]): Summary {
-  const sessions = new Map<string, SessionDelta>();
-  const files = new Map<string, FileDelta>();
-  const ips = new Map<string, IpDelta & { sensorSet: Set<string> }>();
-  for (const e of events) {
+/**
+ * Per-session, per-file and per-IP deltas, built up event by event over a whole transaction.
+ * Every merge is order-independent (sums, least/greatest), like the upserts that apply them.
+ */
+export class SummaryBuilder {
+  readonly #sessions = new Map<string, SessionDelta>();
+  readonly #files = new Map<string, FileDelta>();
+  readonly #ips = new Map<string, { ip: string; firstSeen: string; lastSeen: string; sensors: Set<string> }>();
+
+  get size(): number {
+    return this.#sessions.size + this.#files.size + this.#ips.size;
+  }
+
+  add(e: SummarisableEvent): void {
     const p = e.parsed;
     const ts = e.eventTimestamp;
-    if (e.sessionId) {
-      let s = sessions.get(e.sessionId);
-      if (!s) {
+    if (e.sessionId !== null) {
+      let s = this.#sessions.get(e.sessionId);
+      if (s === undefined) {
         s = {
           sessionId: e.sessionId, sensor: null, sourceIp: null, firstEventAt: ts, lastEventAt: ts, durationSeconds: null,
           eventCount: 0, loginAttempts: 0, loginSuccess: false, commandCount: 0, fileDownloads: 0,
           clientVersion: null, hassh: null, protocol: null,
         };
-        sessions.set(e.sessionId, s);
+        this.#sessions.set(e.sessionId, s);
       }
       s.eventCount++;
       if (ts < s.firstEventAt) s.firstEventAt = ts;
@@ -50,8 +74,8 @@ export function summarise(events: SummarisableEvent[]): Summary {
       }
       if (p.shasum && (e.eventType === 'cowrie.session.file_download' || e.eventType === 'cowrie.session.file_upload')) {
         const key = `${e.sessionId}\u0001${p.shasum}`;
-        const f = files.get(key);
-        if (!f) files.set(key, { sessionId: e.sessionId, shasum: p.shasum, url: p.url, filename: p.filename, firstSeen: ts, lastSeen: ts });
+        const f = this.#files.get(key);
+        if (f === undefined) this.#files.set(key, { sessionId: e.sessionId, shasum: p.shasum, url: p.url, filename: p.filename, firstSeen: ts, lastSeen: ts });
         else {
           f.url = minStr(f.url, p.url);
           f.filename = minStr(f.filename, p.filename);
@@ -60,20 +84,27 @@ export function summarise(events: SummarisableEvent[]): Summary {
         }
       }
     }
-    if (e.srcIp) {
-      let ip = ips.get(e.srcIp);
-      if (!ip) {
-        ip = { ip: e.srcIp, firstSeen: ts, lastSeen: ts, sensors: [], sensorSet: new Set() };
-        ips.set(e.srcIp, ip);
+    if (e.srcIp !== null) {
+      const ip = this.#ips.get(e.srcIp);
+      if (ip === undefined) {
+        this.#ips.set(e.srcIp, { ip: e.srcIp, firstSeen: ts, lastSeen: ts, sensors: new Set(e.sensor ? [e.sensor] : []) });
+      } else {
+        if (ts < ip.firstSeen) ip.firstSeen = ts;
+        if (ts > ip.lastSeen) ip.lastSeen = ts;
+        if (e.sensor) ip.sensors.add(e.sensor);
       }
-      if (ts < ip.firstSeen) ip.firstSeen = ts;
-      if (ts > ip.lastSeen) ip.lastSeen = ts;
-      if (e.sensor) ip.sensorSet.add(e.sensor);
     }
   }
-  return {
-    sessions: [...sessions.values()],
-    files: [...files.values()],
-    ips: [...ips.values()].map(({ sensorSet, ...rest }) => ({ ...rest, sensors: [...sensorSet] })),
-  };
+
+  result(): Summary {
+    const ips: IpDelta[] = [];
+    for (const v of this.#ips.values()) ips.push({ ip: v.ip, firstSeen: v.firstSeen, lastSeen: v.lastSeen, sensors: [...v.sensors].sort() });
+    return { sessions: [...this.#sessions.values()], files: [...this.#files.values()], ips };
+  }
+}
+
+export function summarise(events: SummarisableEvent[]): Summary {
+  const b = new SummaryBuilder();
+  for (const e of events) b.add(e);
+  return b.result();
 }

@@ -73,6 +73,12 @@ export interface Summary {
   ips: IpDelta[];
 }
 
+/** Collects what inserted events add to the summaries (the ingest side's SummaryBuilder). */
+export interface SummarySink<E> {
+  add(e: E): void;
+  result(): Summary;
+}
+
 export interface BatchResult {
   inserted: number;
   duplicates: number;
@@ -81,46 +87,96 @@ export interface BatchResult {
   newIps: number;
 }
 
+const EVENT_COLUMNS: Array<[string, string]> = [
+  ['source', 'text'], ['source_offset', 'bigint'], ['source_inode', 'text'], ['source_generation', 'integer'],
+  ['sensor', 'text'], ['session_id', 'text'], ['event_type', 'text'], ['event_timestamp', 'timestamptz'],
+  ['src_ip', 'text'], ['payload', 'jsonb'], ['payload_hash', 'text'], ['ingest_id', 'text'], ['ingest_at', 'timestamptz'],
+];
+const DEAD_LETTER_COLUMNS: Array<[string, string]> = [
+  ['source', 'text'], ['source_offset', 'bigint'], ['reason', 'text'], ['detail', 'text'], ['raw_line', 'text'], ['raw_hash', 'text'], ['created_at', 'timestamptz'],
+];
+
 /**
- * Write one ingest batch in one transaction: events (deduplicated on their content hash),
- * then summaries computed from the events actually inserted — so loading anything twice
- * changes no count — then dead letters, then the file cursor. A killed process leaves
- * either all of a batch or none of it, and the cursor always matches what is stored.
+ * Writes one ingest transaction piece by piece: events go in as they are parsed (deduplicated on
+ * their content hash), and only the events actually inserted feed the summaries, which are
+ * written with the cursor when the transaction ends — so loading anything twice changes no count.
  */
-export async function writeIngestBatch<E extends EventRow>(
+export class IngestBatchWriter<E extends EventRow> {
+  readonly #db: DialectAdapter;
+  readonly #tx: SqlRunner;
+  readonly #ingestId: string;
+  readonly #now = nowIso();
+  readonly #summary: SummarySink<E>;
+  #inserted = 0;
+  #duplicates = 0;
+  #deadLettered = 0;
+
+  constructor(db: DialectAdapter, tx: SqlRunner, ingestId: string, summary: SummarySink<E>) {
+    this.#db = db;
+    this.#tx = tx;
+    this.#ingestId = ingestId;
+    this.#summary = summary;
+  }
+
+  /** Insert events and dead letters; returns how many events were new. */
+  async write(events: E[], deadLetters: DeadLetterRow[]): Promise<number> {
+    let inserted = 0;
+    if (events.length) {
+      const rows = new Array<unknown[]>(events.length);
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i];
+        rows[i] = [e.source, e.sourceOffset, e.sourceInode, e.sourceGeneration, e.sensor, e.sessionId, e.eventType,
+          e.eventTimestamp, e.srcIp, e.payload, e.payloadHash, this.#ingestId, this.#now];
+      }
+      const hashes = await this.#db.insertMany(this.#tx, {
+        table: 'raw_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (payload_hash) DO NOTHING', returning: 'payload_hash',
+      }, rows);
+      if (hashes.length === events.length) {
+        // Every row went in (the common first load): no need to match hashes.
+        for (const e of events) this.#summary.add(e);
+        inserted = events.length;
+      } else if (hashes.length > 0) {
+        const fresh = new Set(hashes as string[]);
+        // delete(): the same event twice in one batch is inserted (and counted) once.
+        for (const e of events) if (fresh.delete(e.payloadHash)) { this.#summary.add(e); inserted++; }
+      }
+      this.#inserted += inserted;
+      this.#duplicates += events.length - inserted;
+    }
+    if (deadLetters.length) {
+      const dl = await this.#db.insertMany(this.#tx, {
+        table: 'dead_letter_events', columns: DEAD_LETTER_COLUMNS, conflict: 'ON CONFLICT (raw_hash) DO NOTHING', returning: 'raw_hash',
+      }, deadLetters.map((d) => [d.source, d.sourceOffset, d.reason, d.detail, d.rawLine, d.rawHash, this.#now]));
+      this.#deadLettered += dl.length;
+    }
+    return inserted;
+  }
+
+  /** Summaries of everything inserted so far, then the cursor; call once, last. */
+  async finish(cursor: CursorRow | null): Promise<BatchResult> {
+    const summary = this.#summary.result();
+    const newSessions = await upsertSessions(this.#db, this.#tx, summary.sessions);
+    await upsertFiles(this.#db, this.#tx, summary.files);
+    const newIps = await upsertIps(this.#db, this.#tx, summary.ips, summary.sessions);
+    if (cursor) await saveCursor(this.#tx, cursor);
+    return { inserted: this.#inserted, duplicates: this.#duplicates, deadLettered: this.#deadLettered, newSessions, newIps };
+  }
+}
+
+/**
+ * One ingest transaction: `fill` writes events through the writer and returns the file cursor
+ * that matches what it wrote. A killed process leaves all of a transaction or none of it, and
+ * the cursor always matches what is stored.
+ */
+export async function writeIngestTransaction<E extends EventRow>(
   db: DialectAdapter,
-  batch: { events: E[]; deadLetters: DeadLetterRow[]; cursor: CursorRow | null; ingestId: string },
-  summarise: (inserted: E[]) => Summary,
+  opts: { ingestId: string; summary: () => SummarySink<E> },
+  fill: (w: IngestBatchWriter<E>) => Promise<CursorRow | null>,
 ): Promise<BatchResult> {
-  const now = nowIso();
   return db.transaction(async (tx) => {
-    const hashes = await db.insertMany(tx, {
-      table: 'raw_events',
-      columns: [
-        ['source', 'text'], ['source_offset', 'bigint'], ['source_inode', 'text'], ['source_generation', 'integer'],
-        ['sensor', 'text'], ['session_id', 'text'], ['event_type', 'text'], ['event_timestamp', 'timestamptz'],
-        ['src_ip', 'text'], ['payload', 'jsonb'], ['payload_hash', 'text'], ['ingest_id', 'text'], ['ingest_at', 'timestamptz'],
-      ],
-      conflict: 'ON CONFLICT (payload_hash) DO NOTHING',
-      returning: 'payload_hash',
-    }, batch.events.map((e) => [
-      e.source, e.sourceOffset, e.sourceInode, e.sourceGeneration, e.sensor, e.sessionId, e.eventType,
-      e.eventTimestamp, e.srcIp, e.payload, e.payloadHash, batch.ingestId, now,
-    ]));
-    const insertedSet = new Set(hashes as string[]);
-    const inserted = batch.events.filter((e) => insertedSet.has(e.payloadHash) && insertedSet.delete(e.payloadHash));
-    const summary = summarise(inserted);
-    const newSessions = await upsertSessions(db, tx, summary.sessions);
-    await upsertFiles(db, tx, summary.files);
-    const newIps = await upsertIps(db, tx, summary.ips, summary.sessions);
-    const dl = await db.insertMany(tx, {
-      table: 'dead_letter_events',
-      columns: [['source', 'text'], ['source_offset', 'bigint'], ['reason', 'text'], ['detail', 'text'], ['raw_line', 'text'], ['raw_hash', 'text'], ['created_at', 'timestamptz']],
-      conflict: 'ON CONFLICT (raw_hash) DO NOTHING',
-      returning: 'raw_hash',
-    }, batch.deadLetters.map((d) => [d.source, d.sourceOffset, d.reason, d.detail, d.rawLine, d.rawHash, now]));
-    if (batch.cursor) await saveCursor(tx, batch.cursor);
-    return { inserted: inserted.length, duplicates: batch.events.length - inserted.length, deadLettered: dl.length, newSessions, newIps };
+    const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary());
+    const cursor = await fill(w);
+    return w.finish(cursor);
   });
 }
 

