@@ -40,9 +40,13 @@ export const MIGRATIONS: Migration[] = [
         payload_hash TEXT NOT NULL,
         ingest_id TEXT,
         ingest_at ${t.ts} NOT NULL,
-        CONSTRAINT raw_events_identity UNIQUE (payload_hash)
+        -- Identity is the content hash; the timestamp leads so inserts land at the B-tree's edge
+        -- (time order) instead of at random places (same uniqueness: the hash covers the timestamp).
+        CONSTRAINT raw_events_identity UNIQUE (event_timestamp, payload_hash)
       )`,
-      `CREATE INDEX raw_events_session ON raw_events (session_id)`,
+      // No index on raw_events.session_id: random keys cost a third of the ingest time (measured,
+      // docs/BENCHMARKS.md). A session's events are found through the identity index's leading
+      // column: event_timestamp BETWEEN the summary's first_event_at AND last_event_at.
       `CREATE TABLE session_summaries (
         session_id TEXT PRIMARY KEY,
         sensor TEXT,
