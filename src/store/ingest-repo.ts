@@ -129,7 +129,7 @@ export class IngestBatchWriter<E extends EventRow> {
           e.eventTimestamp, e.srcIp, e.payload, e.payloadHash, this.#ingestId, this.#now];
       }
       const hashes = await this.#db.insertMany(this.#tx, {
-        table: 'raw_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (payload_hash) DO NOTHING', returning: 'payload_hash',
+        table: 'raw_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (event_timestamp, payload_hash) DO NOTHING', returning: 'payload_hash',
       }, rows);
       if (hashes.length === events.length) {
         // Every row went in (the common first load): no need to match hashes.
