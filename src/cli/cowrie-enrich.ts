@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadConfigFile, resolveConfig } from '../config/config.js';
-import { describeLimit, refresh, type Limit } from '../enrich/refresh.js';
+import { describeLimit, refresh, summaryLine, type Limit } from '../enrich/refresh.js';
 import { openMaxmind } from '../enrich/sources/maxmind.js';
 import { UserError, UsageError } from '../errors.js';
 import { fmt } from '../log.js';
@@ -61,8 +61,9 @@ async function runRefresh(opts: RefreshOpts): Promise<void> {
   status.finish(result.failedSources.length ? 'failed' : 'complete');
   if (!verbose && !quiet) {
     const r = result.ips;
-    process.stdout.write(`Refresh complete: ${result.sessions + result.sessionsAfterIps} sessions, ${result.files?.updated ?? 0} files, ${r?.enriched ?? 0} IPs updated`
-      + (r ? ` (${fmt(r.errors)} IP errors; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}; ${r.seconds.wall.toFixed(1)} s)` : '') + '\n');
+    const extra = result.sessionsAfterIps ? `; ${fmt(result.sessionsAfterIps)} more sessions snapshotted from IPs enriched in this run` : '';
+    process.stdout.write(summaryLine(result)
+      + (r ? ` (${fmt(r.errors)} IP errors; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}${extra}; ${r.seconds.wall.toFixed(1)} s)` : '') + '\n');
   }
   if (result.failedSources.length) throw new UserError(`source failed for the whole run: ${[...new Set(result.failedSources)].join(', ')} (the rest was enriched; affected items stay pending)`, 1);
 }

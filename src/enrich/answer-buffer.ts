@@ -22,7 +22,7 @@ export class AnswerBuffer {
 
   add(r: SourceResult<unknown>): void {
     if ((r.status !== 'hit' && r.status !== 'miss') || r.ttlSeconds <= 0) return;
-    this.#pending.push({ key: r.key, value: r.value, fetchedAt: r.fetchedAt, ttlSeconds: r.ttlSeconds });
+    this.#pending.push({ key: r.key, value: r.value, fetchedAt: r.fetchedAt, ttlSeconds: r.ttlSeconds, version: r.version });
     if (this.#pending.length >= 200) void this.flush();
     else if (!this.#timer) this.#timer = setTimeout(() => void this.flush(), this.#maxDelayMs);
   }
@@ -40,5 +40,5 @@ export class AnswerBuffer {
 
 /** A cached answer as a source result (for merging). */
 export function fromCache<V>(e: CacheEntry<V>, status: 'hit' | 'miss' = e.value === null ? 'miss' : 'hit'): SourceResult<V> {
-  return { key: e.key, status, value: e.value, fetchedAt: e.fetchedAt, ttlSeconds: e.ttlSeconds };
+  return { key: e.key, status, value: e.value, fetchedAt: e.fetchedAt, ttlSeconds: e.ttlSeconds, ...(e.version ? { version: e.version } : {}) };
 }

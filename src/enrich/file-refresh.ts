@@ -6,19 +6,24 @@ import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { AnswerBuffer, fromCache } from './answer-buffer.js';
 import { databaseQuota } from './quota.js';
+import type { LookupSummary } from './rate-limit.js';
 import { createVirusTotalClient, type VirusTotalValue } from './sources/virustotal.js';
-import { DAY_SECONDS, type SourceResult } from './sources/types.js';
+import { DAY_SECONDS, type QuotaGate, type SourceResult } from './sources/types.js';
 
 export interface FileRefreshOptions {
   limit: number | null;
   commitInterval: number;
   offline: boolean;
-  virustotal: { url: string; apiKey?: string; ratePerMinute: number; dailyQuota: number };
+  /** windowMs and backoffMs exist for tests (a one-minute window is the public API's). */
+  virustotal: { url: string; apiKey?: string; ratePerMinute: number; dailyQuota: number; windowMs?: number; backoffMs?: number };
   logger: Logger;
   status: StatusEmitter;
   signal?: AbortSignal;
   now?: () => Date;
 }
+
+/** After Ctrl-C, how long requests already sent get to finish. */
+const STOP_GRACE_MS = 2000;
 
 export interface FileRefreshResult {
   selected: number;
@@ -105,20 +110,46 @@ export async function refreshFiles(store: Store, o: FileRefreshOptions): Promise
   const toAsk = hashes.filter((h) => !cached.has(h));
   if (toAsk.length) {
     const quota = databaseQuota(db, 'virustotal', o.virustotal.dailyQuota);
+    // Ctrl-C stops new requests through the quota gate (the client's hook before each send);
+    // requests in flight finish and their answers are kept, since they are paid for.
+    // Whatever is still waiting for a rate slot after a short grace is abandoned (no answer lost).
+    let stopping = o.signal?.aborted ?? false;
+    const hard = new AbortController();
+    const onSignal = () => {
+      stopping = true;
+      setTimeout(() => hard.abort(o.signal?.reason), STOP_GRACE_MS).unref();
+    };
+    o.signal?.addEventListener('abort', onSignal, { once: true });
+    const gate: QuotaGate = { tryConsume: (n) => (stopping ? Promise.resolve(false) : quota.tryConsume(n)), remaining: () => quota.remaining() };
+    const clientLogger: Logger = {
+      info: (m) => logger.info(m), error: (m) => logger.error(m), debug: (m) => logger.debug(m),
+      warn: (m) => { if (!(stopping && /quota spent/.test(m))) logger.warn(m); },
+    };
     const answers = new AnswerBuffer(db, 'virustotal');
-    const client = createVirusTotalClient({ url: o.virustotal.url, apiKey: o.virustotal.apiKey, ratePerMinute: o.virustotal.ratePerMinute, quota, logger });
+    const client = createVirusTotalClient({
+      url: o.virustotal.url, apiKey: o.virustotal.apiKey, ratePerMinute: o.virustotal.ratePerMinute, quota: gate, logger: clientLogger,
+      windowMs: o.virustotal.windowMs, backoffMs: o.virustotal.backoffMs,
+    });
     // Answers are serialised through one chain so commits never interleave.
     let chain = Promise.resolve();
-    const summary = await client.lookup(toAsk, (r) => {
-      answers.add(r);
-      chain = chain.then(() => take(r));
-      return chain;
-    }, o.signal);
-    await chain;
-    await answers.flush();
+    let summary: LookupSummary;
+    try {
+      summary = await client.lookup(toAsk, (r) => {
+        answers.add(r);
+        chain = chain.then(() => take(r));
+        return chain;
+      }, hard.signal);
+    } finally {
+      // Even when interrupted: whatever was answered is stored before we stop.
+      o.signal?.removeEventListener('abort', onSignal);
+      await chain.catch(() => {});
+      await answers.flush();
+      await quota.close();
+      await commit(true);
+    }
     res.requests = summary.sent;
     if (summary.authError) res.failedSource = true;
-    if (summary.quotaExhausted) {
+    if (summary.quotaExhausted && !stopping) {
       await quota.exhaust().catch(() => {});
       logger.warn(`[files] VirusTotal daily quota spent: ${res.pending} files stay pending until tomorrow (UTC)`);
     }

@@ -2,16 +2,16 @@ import { UserError } from '../errors.js';
 import { fmt, type Logger } from '../log.js';
 import type { StatusEmitter } from '../status/emitter.js';
 import { getCached, putCached } from '../store/cache-repo.js';
-import { asnsWithDetails, readIps, selectIpsToEnrich, upsertAsns, writeIpEnrichment, type AsnRow, type IpEnrichmentRow } from '../store/ip-repo.js';
+import { asnsWithDetails, readEnrichment, recountAsns, selectIpsToEnrich, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { AnswerBuffer, fromCache } from './answer-buffer.js';
-import { ENRICHMENT_VERSION, asnFacts, mergeIp } from './merge.js';
+import { ENRICHMENT_VERSION, mergeChunk, type ChunkMerge, type IpAnswers } from './merge.js';
 import { databaseQuota } from './quota.js';
 import { createCymruClient, type CymruAsnValue, type CymruIpValue } from './sources/cymru.js';
-import { createGreyNoiseClient, type GreyNoiseValue } from './sources/greynoise.js';
+import { createGreyNoiseClient, isGreyNoiseRoutable, type GreyNoiseValue } from './sources/greynoise.js';
 import { needsCymru, openMaxmind, type MaxmindValue } from './sources/maxmind.js';
-import { DAY_SECONDS, type SourceResult } from './sources/types.js';
+import { DAY_SECONDS, type QuotaGate, type SourceResult } from './sources/types.js';
 
 export interface IpRefreshOptions {
   /** null: every IP due (the guide's `--ips 0`). */
@@ -100,7 +100,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const cymru = new Map<string, SourceResult<CymruIpValue>>();
   const client = o.offline ? null : createCymruClient({ host: o.cymru.host, port: o.cymru.port, batchSize: o.cymru.batchSize, timeoutMs: o.cymru.timeoutMs, logger });
   if (!client) {
-    logger.info(`Pass 2/3: Cymru ASN enrichment skipped (--offline): ${fmt(needCymru.length)} IPs keep their previous ASN data`);
+    logger.info(`Pass 2/3: Cymru ASN enrichment skipped (--offline): ${fmt(needCymru.length)} IPs stay pending for the next online run`);
   } else {
     logger.info(`Pass 2/3: Cymru ASN enrichment (${fmt(needCymru.length)} IPs, batched)...`);
     const cached = await getCached<CymruIpValue>(db, 'cymru', needCymru);
@@ -115,7 +115,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
         onBatch: async (b) => {
           for (const r of b.results) cymru.set(r.key, r);
           await db.transaction((tx) => putCached(db, tx, 'cymru', b.results.filter((r) => r.status === 'hit' || r.status === 'miss')
-            .map((r) => ({ key: r.key, value: r.value, fetchedAt: r.fetchedAt, ttlSeconds: r.ttlSeconds }))));
+            .map((r) => ({ key: r.key, value: r.value, fetchedAt: r.fetchedAt, ttlSeconds: r.ttlSeconds, version: r.version }))));
           if (b.ok) logger.info(`Cymru batch ${b.index}/${b.total}: ${fmt(b.enriched)} IPs enriched${failedBefore ? ' (continuing despite previous failure)' : ''}`);
           else {
             failedBefore = true;
@@ -145,67 +145,72 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   t = Date.now();
   logger.info('Pass 3/3: Merging results and GreyNoise enrichment...');
   let processed = 0;
-  for (let k = 0; k < ips.length; k += o.commitInterval) {
-    if (o.signal?.aborted) {
-      await gn.stop();
-      status.update('pass_3_merge', { ips_processed: processed, ips_total: ips.length, ip_errors: res.errors }, { force: true });
-      throw new UserError(`interrupted after ${processed} IPs were committed; run again to continue`, 130);
-    }
-    const chunk = ips.slice(k, k + o.commitInterval);
-    const gnResults = await gn.resultsFor(chunk);
-    const previous = await readIps(db, chunk);
-    const now = isoMicros(clock());
-    const rows: IpEnrichmentRow[] = [];
-    const asns = new Map<number, AsnRow>();
-    for (const ip of chunk) {
-      const prev = previous.get(ip);
-      const merged = mergeIp({
-        previous: prev?.enrichment ?? {}, maxmind: mm.get(ip), cymru: cymru.get(ip), cymruNeeded: !!client && needCymruSet.has(ip),
-        greynoise: gnResults.get(ip), greynoiseEnabled: gn.enabled,
-      });
-      if (merged.failed.length) res.errors++;
-      rows.push({
-        ip, enrichment: merged.enrichment, currentAsn: merged.currentAsn, geoCountry: merged.geoCountry, isScanner: merged.isScanner,
-        updatedAt: now, asnVerifiedAt: merged.asnAnsweredNow ? now : null, version: ENRICHMENT_VERSION,
-        pending: merged.pending.length ? merged.pending.join(',') : null,
-      });
-      if (merged.currentAsn !== null) {
-        const facts = asnFacts(merged.currentAsn, asnDetails.get(merged.currentAsn), merged.enrichment);
-        const a = asns.get(merged.currentAsn);
-        const first = prev?.firstSeen ?? null;
-        const last = prev?.lastSeen ?? null;
-        if (!a) {
-          asns.set(merged.currentAsn, {
-            asn: merged.currentAsn, name: facts.name, country: facts.country, registry: facts.registry, firstSeen: first, lastSeen: last,
-            enrichment: facts.details ? { cymru: { ...facts.details, fetched_at: now } } : null, updatedAt: now,
-          });
-        } else {
-          if (first && (!a.firstSeen || first < a.firstSeen)) a.firstSeen = first;
-          if (last && (!a.lastSeen || last > a.lastSeen)) a.lastSeen = last;
-        }
-      }
-    }
+  const touchedAsns = new Set<number>();
+  const pass3Status = (done: number, extra: Record<string, unknown> = {}, force = false) => status.update('pass_3_merge', {
+    ips_processed: done, ips_total: ips.length, ip_errors: res.errors,
+    rate_per_second: Math.round(done / Math.max((Date.now() - t) / 1000, 0.001)),
+    eta_seconds: Math.round(((ips.length - done) * (Date.now() - t)) / Math.max(done, 1) / 1000),
+    cache_hits: res.cacheHits, greynoise_answers: gn.answered(), ...extra,
+  }, { force });
+  const answers = (gnResults: Map<string, SourceResult<GreyNoiseValue>>) => (ip: string): IpAnswers => ({
+    maxmind: mm.get(ip), cymru: cymru.get(ip), cymruNeeded: !!client && needCymruSet.has(ip),
+    greynoise: gnResults.get(ip), greynoiseEnabled: gn.enabled,
+    // Offline: what the network sources owe this IP stays pending, so the next online run asks.
+    deferred: o.offline ? owedOffline(ip) : undefined,
+  });
+  const routable = routableCache();
+  const OWED = { both: ['cymru', 'greynoise'], cymru: ['cymru'], greynoise: ['greynoise'], none: [] as string[] };
+  const owedOffline = (ip: string): string[] => {
+    const c = needCymruSet.has(ip);
+    const g = !!o.greynoise.apiKey && routable(ip);
+    return c ? (g ? OWED.both : OWED.cymru) : g ? OWED.greynoise : OWED.none;
+  };
+  // One commit in flight while the next chunk is prepared: the database works while we merge.
+  let inFlight: Promise<void> | null = null;
+  const commit = async (chunk: ChunkMerge, n: number) => {
     await db.transaction(async (tx) => {
-      await writeIpEnrichment(db, tx, rows);
-      await upsertAsns(db, tx, [...asns.values()]);
+      await writeIpEnrichment(db, tx, chunk.rows);
+      await upsertAsns(db, tx, chunk.asns, chunk.deltas);
     });
-    processed += chunk.length;
+    processed += n;
     res.enriched = processed;
     logger.info(`[ips] committed ${processed} rows...`);
-    status.update('pass_3_merge', {
-      ips_processed: processed, ips_total: ips.length, ip_errors: res.errors,
-      rate_per_second: Math.round(processed / Math.max((Date.now() - t) / 1000, 0.001)),
-      eta_seconds: Math.round(((ips.length - processed) * (Date.now() - t)) / Math.max(processed, 1) / 1000),
-      cache_hits: res.cacheHits, greynoise_requests: res.greynoiseRequests,
-    });
+    pass3Status(processed);
     o.onProgress?.('pass_3_merge', processed, ips.length);
+  };
+  for (let k = 0; k < ips.length; k += o.commitInterval) {
+    if (o.signal?.aborted) {
+      if (inFlight) await inFlight;
+      await gn.stop();
+      pass3Status(processed, {}, true);
+      throw new UserError(`interrupted after ${processed} IPs were committed; run again to continue`, 130);
+    }
+    const chunk = candidates.slice(k, k + o.commitInterval);
+    // GreyNoise answers arrive at its rate: report progress every 10 IPs while waiting (the guide's status cadence).
+    const gnResults = new Map<string, SourceResult<GreyNoiseValue>>();
+    if (gn.enabled) {
+      for (let j = 0; j < chunk.length; j += 10) {
+        const got = await gn.resultsFor(chunk.slice(j, j + 10).map((c) => c.ip));
+        for (const [ip, r] of got) gnResults.set(ip, r);
+        pass3Status(processed + Math.min(j + 10, chunk.length));
+      }
+    }
+    const previous = await readEnrichment(db, chunk.filter((c) => c.enriched).map((c) => c.ip));
+    const merged = mergeChunk({ candidates: chunk, previous, answers: answers(gnResults), asnDetails, now: isoMicros(clock()), version: ENRICHMENT_VERSION });
+    res.errors += merged.errors;
+    for (const a of merged.current) touchedAsns.add(a);
+    for (const a of merged.deltas.keys()) touchedAsns.add(a);
+    if (inFlight) await inFlight;
+    inFlight = commit(merged, chunk.length);
+    // Awaited before the next commit; marked handled now so a failure is not reported as unhandled meanwhile.
+    inFlight.catch(() => {});
   }
+  if (inFlight) await inFlight;
   await gn.stop();
+  // Exact counts for every AS this run touched (sessions loaded since may have moved them too).
+  await recountAsns(db, [...touchedAsns]);
   res.greynoiseQuotaLeft = gn.enabled ? await gn.quotaLeft() : null;
-  status.update('pass_3_merge', {
-    ips_processed: processed, ips_total: ips.length, ip_errors: res.errors, cache_hits: res.cacheHits,
-    greynoise_requests: res.greynoiseRequests, greynoise_quota_left: res.greynoiseQuotaLeft,
-  }, { force: true });
+  pass3Status(processed, { eta_seconds: 0, greynoise_requests: res.greynoiseRequests, greynoise_quota_left: res.greynoiseQuotaLeft }, true);
   logger.info(`Pass 3 complete: ${fmt(processed)} IPs enriched, ${fmt(res.errors)} errors`);
   res.seconds.pass3 = (Date.now() - t) / 1000;
   res.seconds.wall = (Date.now() - t0) / 1000;
@@ -244,30 +249,56 @@ async function lookupAsnDetails(
 interface GreyNoiseRun {
   enabled: boolean;
   resultsFor(ips: string[]): Promise<Map<string, SourceResult<GreyNoiseValue>>>;
+  /** Answers received from GreyNoise so far (for status files). */
+  answered(): number;
   stop(): Promise<void>;
   quotaLeft(): Promise<number>;
 }
 
+/** Pending because the run stopped asking (key rejected, quota spent), not because this IP failed. */
+const GREYNOISE_STOPPED = /^GreyNoise (off for this run|daily quota spent)/;
+/** IPs failing in a row (after the client's retries) that mean GreyNoise is down for this run. */
+const GREYNOISE_MAX_FAILURES_IN_ROW = 10;
+
 function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: IpRefreshResult): GreyNoiseRun {
   const { logger } = o;
-  const disabled: GreyNoiseRun = { enabled: false, resultsFor: async () => new Map(), stop: async () => {}, quotaLeft: async () => 0 };
+  const disabled: GreyNoiseRun = { enabled: false, resultsFor: async () => new Map(), answered: () => 0, stop: async () => {}, quotaLeft: async () => 0 };
   if (o.offline) return disabled;
   if (!o.greynoise.apiKey) {
     logger.info('GREYNOISE_API_KEY is not set: GreyNoise lookups skipped');
     return disabled;
   }
   const db = store.db;
-  const quota = databaseQuota(db, 'greynoise', o.greynoise.dailyQuota);
+  // Quota reserved a second's worth at a time (at most 100): one counter write per block, not per call.
+  const quota = databaseQuota(db, 'greynoise', o.greynoise.dailyQuota, Math.max(1, Math.min(100, Math.floor(o.greynoise.rate))));
   const results = new Map<string, SourceResult<GreyNoiseValue>>();
-  const waiters = new Map<string, Array<() => void>>();
+  const waiters = new Map<string, () => void>();
   const buffer = new AnswerBuffer(db, 'greynoise');
+  // Hard stop (an outage): in-flight requests are abandoned.
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  // Soft stop (Ctrl-C, end of run): no new request goes out, those in flight finish and are stored.
+  // The quota gate is the client's one hook before each send, so the stop works through it.
+  let stopping = false;
+  const gate: QuotaGate = { tryConsume: (n) => (stopping ? Promise.resolve(false) : quota.tryConsume(n)), remaining: () => quota.remaining() };
+  const clientLogger: Logger = {
+    info: (m) => logger.info(m), error: (m) => logger.error(m), debug: (m) => logger.debug(m),
+    // A soft stop looks like a spent quota to the client: not worth a warning.
+    warn: (m) => { if (!(stopping && /quota spent/.test(m))) logger.warn(m); },
+  };
+  let answered = 0;
+  const onSignal = () => {
+    stopping = true;
+    // Requests still waiting for a rate slot or a retry after a short grace are abandoned.
+    setTimeout(() => abort.abort(), 2000).unref();
+  };
   o.signal?.addEventListener('abort', onSignal, { once: true });
   const deliver = (r: SourceResult<GreyNoiseValue>) => {
     results.set(r.key, r);
-    for (const w of waiters.get(r.key) ?? []) w();
-    waiters.delete(r.key);
+    const w = waiters.get(r.key);
+    if (w) {
+      waiters.delete(r.key);
+      w();
+    }
   };
   const done = (async () => {
     const cached = await getCached<GreyNoiseValue>(db, 'greynoise', ips);
@@ -276,40 +307,67 @@ function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: I
     const toAsk = ips.filter((ip) => !cached.has(ip));
     if (!toAsk.length) return;
     const client = createGreyNoiseClient({
-      url: o.greynoise.url, apiKey: o.greynoise.apiKey!, ratePerSecond: o.greynoise.rate, mode: o.greynoise.mode, quota, logger,
+      url: o.greynoise.url, apiKey: o.greynoise.apiKey!, ratePerSecond: o.greynoise.rate, mode: o.greynoise.mode, quota: gate, logger: clientLogger,
     });
+    let failedInRow = 0;
     const summary = await client.lookup(toAsk, (r) => {
+      if (r.status === 'hit' || r.status === 'miss') {
+        answered++;
+        failedInRow = 0;
+      }
+      // Written as it arrives (batched by the buffer): a crash never pays for the same answer twice.
       buffer.add(r);
+      // Retries used up (5xx, timeouts): pending for the next run, and an error of this run.
+      if (r.status === 'pending' && !GREYNOISE_STOPPED.test(r.reason ?? '')) {
+        r = { ...r, status: 'error' };
+        // An outage: stop asking rather than retry every IP of the run against a failing service.
+        if (++failedInRow === GREYNOISE_MAX_FAILURES_IN_ROW) {
+          logger.error(`GreyNoise failed for ${failedInRow} IPs in a row (${r.reason}): not asking it again in this run; the rest stays pending`);
+          res.failedSources.push('greynoise');
+          abort.abort();
+        }
+      }
       deliver(r);
     }, abort.signal);
     res.greynoiseRequests = summary.sent;
     if (summary.authError) res.failedSources.push('greynoise');
-    if (summary.quotaExhausted) await quota.exhaust().catch(() => {});
-    // Anything left unanswered (an interrupted run) is pending.
-    for (const ip of toAsk) if (!results.has(ip)) deliver({ key: ip, status: 'pending', value: null, fetchedAt: isoMicros(new Date()), ttlSeconds: 0, reason: 'not asked' });
+    if (summary.quotaExhausted && !stopping) await quota.exhaust().catch(() => {});
   })().catch((err) => {
+    if (abort.signal.aborted) return;
     logger.error(`GreyNoise lookups failed: ${(err as Error).message}`);
     res.failedSources.push('greynoise');
-    for (const ip of ips) if (!results.has(ip)) deliver({ key: ip, status: 'error', value: null, fetchedAt: isoMicros(new Date()), ttlSeconds: 0, reason: (err as Error).message });
+  }).finally(() => {
+    // Anything left unanswered (an interrupted run, a failure) stays pending for the next run.
+    for (const ip of ips) if (!results.has(ip)) deliver({ key: ip, status: 'pending', value: null, fetchedAt: isoMicros(new Date()), ttlSeconds: 0, reason: 'not asked' });
   });
   return {
     enabled: true,
     async resultsFor(chunk) {
-      // The client answers every key (non-routable ones at once, as not sent), so this always settles.
-      await Promise.all(chunk.map((ip) => (results.has(ip) ? null : new Promise<void>((r) => {
-        const list = waiters.get(ip) ?? [];
-        list.push(r);
-        waiters.set(ip, list);
-      }))));
-      await buffer.flush();
+      // Every key gets a result (non-routable ones at once, as not sent), so this always settles.
+      await Promise.all(chunk.map((ip) => (results.has(ip) ? null : new Promise<void>((r) => waiters.set(ip, r)))));
       return new Map(chunk.map((ip) => [ip, results.get(ip)!]));
     },
+    answered: () => answered,
     async stop() {
-      abort.abort();
+      stopping = true;
       await done;
+      await quota.close();
       await buffer.flush();
       o.signal?.removeEventListener('abort', onSignal);
     },
     quotaLeft: () => quota.remaining(),
   };
 }
+
+/** isGreyNoiseRoutable per /24 (every non-routable range is a /24 or wider): one check per network, not per IP. */
+function routableCache(): (ip: string) => boolean {
+  const seen = new Map<string, boolean>();
+  return (ip) => {
+    if (ip.includes(':')) return false;
+    const net = ip.slice(0, ip.lastIndexOf('.'));
+    let r = seen.get(net);
+    if (r === undefined) seen.set(net, (r = isGreyNoiseRoutable(ip)));
+    return r;
+  };
+}
+

@@ -2,6 +2,8 @@ import type { CymruAsnValue, CymruIpValue } from './sources/cymru.js';
 import type { GreyNoiseValue } from './sources/greynoise.js';
 import type { MaxmindValue } from './sources/maxmind.js';
 import type { SourceResult } from './sources/types.js';
+import type { AsnDelta, AsnRow, IpCandidate, IpEnrichmentRow } from '../store/ip-repo.js';
+import { isoMicros } from '../store/time.js';
 
 /** Version of the `enrichment` JSON shape we write into ip_inventory. */
 export const ENRICHMENT_VERSION = '2';
@@ -14,6 +16,8 @@ export interface MergeInput {
   cymruNeeded: boolean;
   greynoise?: SourceResult<GreyNoiseValue>;
   greynoiseEnabled: boolean;
+  /** Sources owed an answer but not asked this run (`--offline`): pending, not errors. */
+  deferred?: string[];
 }
 
 export interface MergeOutput {
@@ -30,8 +34,19 @@ export interface MergeOutput {
 
 const answered = (r?: SourceResult<unknown>) => !!r && (r.status === 'hit' || r.status === 'miss') && r.value !== null;
 
+// A batch of answers shares one fetch time: convert it once.
+let lastFetched = '';
+let lastIso = '';
+function fetchedIso(t: string): string {
+  if (t !== lastFetched) {
+    lastFetched = t;
+    lastIso = isoMicros(t);
+  }
+  return lastIso;
+}
+
 function stamp(r: SourceResult<unknown>): Record<string, unknown> {
-  return { ...(r.value as Record<string, unknown>), fetched_at: r.fetchedAt, ...(r.version ? { source_version: r.version } : {}) };
+  return { ...(r.value as Record<string, unknown>), fetched_at: fetchedIso(r.fetchedAt), ...(r.version ? { source_version: r.version } : {}) };
 }
 
 /**
@@ -48,7 +63,8 @@ export function mergeIp(m: MergeInput): MergeOutput {
     if (answered(m.cymru)) enrichment.cymru = stamp(m.cymru!);
     else {
       pending.push('cymru');
-      if (m.cymru?.status === 'error' || m.cymru?.status === 'pending') failed.push('cymru');
+      // 'pending' means not asked (Cymru stopped for the run): owed, but not this IP's failure.
+      if (m.cymru?.status === 'error') failed.push('cymru');
     }
   }
   if (m.greynoiseEnabled) {
@@ -58,6 +74,7 @@ export function mergeIp(m: MergeInput): MergeOutput {
       if (m.greynoise.status === 'error') failed.push('greynoise');
     }
   }
+  for (const name of m.deferred ?? []) if (!pending.includes(name)) pending.push(name);
   const mm = enrichment.maxmind as Partial<MaxmindValue> | undefined;
   const cy = enrichment.cymru as Partial<CymruIpValue> | undefined;
   const gn = enrichment.greynoise as Partial<GreyNoiseValue> | undefined;
@@ -97,4 +114,67 @@ export function asnFacts(asn: number, details: CymruAsnValue | undefined, enrich
     registry: details?.registry ?? null,
     details: details ?? null,
   };
+}
+
+/** This run's answers for one IP (everything mergeIp needs but its previous document). */
+export type IpAnswers = Omit<MergeInput, 'previous'>;
+
+export interface ChunkMerge {
+  rows: IpEnrichmentRow[];
+  asns: AsnRow[];
+  /** How each AS's counts move with this commit (IPs joining or leaving it). */
+  deltas: Map<number, AsnDelta>;
+  /** ASNs the chunk's IPs now belong to. */
+  current: number[];
+  errors: number;
+}
+
+/** The rows of one commit: merged IPs, the ASNs they belong to, and the count moves between ASNs. */
+export function mergeChunk(o: {
+  candidates: IpCandidate[];
+  previous: Map<string, Record<string, unknown>>;
+  answers: (ip: string) => IpAnswers;
+  asnDetails: Map<number, CymruAsnValue>;
+  now: string;
+  version: string;
+}): ChunkMerge {
+  const out: ChunkMerge = { rows: [], asns: [], deltas: new Map(), current: [], errors: 0 };
+  const asns = new Map<number, AsnRow>();
+  const move = (asn: number, ips: number, sessions: number) => {
+    const d = out.deltas.get(asn) ?? { ips: 0, sessions: 0 };
+    d.ips += ips;
+    d.sessions += sessions;
+    out.deltas.set(asn, d);
+  };
+  const { now } = o;
+  for (const c of o.candidates) {
+    const merged = mergeIp({ previous: o.previous.get(c.ip) ?? {}, ...o.answers(c.ip) });
+    if (merged.failed.length) out.errors++;
+    const asn = merged.currentAsn;
+    out.rows.push({
+      ip: c.ip, enrichment: merged.enrichment, currentAsn: asn, geoCountry: merged.geoCountry, isScanner: merged.isScanner,
+      updatedAt: now, asnVerifiedAt: merged.asnAnsweredNow ? now : null, version: o.version,
+      pending: merged.pending.length ? merged.pending.join(',') : null,
+    });
+    // Counts follow the IP from its old AS (if any) to its new one, in the same commit.
+    if (c.currentAsn !== asn) {
+      if (c.currentAsn !== null) move(c.currentAsn, -1, -c.sessionCount);
+      if (asn !== null) move(asn, 1, c.sessionCount);
+    }
+    if (asn === null) continue;
+    const a = asns.get(asn);
+    if (!a) {
+      const facts = asnFacts(asn, o.asnDetails.get(asn), merged.enrichment);
+      asns.set(asn, {
+        asn, name: facts.name, country: facts.country, registry: facts.registry, firstSeen: c.firstSeen, lastSeen: c.lastSeen,
+        enrichment: facts.details ? { cymru: { ...facts.details, fetched_at: now } } : null, updatedAt: now,
+      });
+    } else {
+      if (c.firstSeen && (!a.firstSeen || c.firstSeen < a.firstSeen)) a.firstSeen = c.firstSeen;
+      if (c.lastSeen && (!a.lastSeen || c.lastSeen > a.lastSeen)) a.lastSeen = c.lastSeen;
+    }
+  }
+  out.asns = [...asns.values()];
+  out.current = [...asns.keys()];
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
-import { addSeconds, nowIso, utcDay } from './time.js';
+import { addSeconds, isoMicros, nowIso, utcDay } from './time.js';
 import { readJson } from './schema.js';
 
 export interface CacheEntry<V = unknown> {
@@ -7,7 +7,12 @@ export interface CacheEntry<V = unknown> {
   value: V | null;
   fetchedAt: string;
   ttlSeconds: number;
+  /** Database build or API version that produced the answer (kept inside an object value). */
+  version?: string;
 }
+
+/** The key under which an answer's provenance rides inside its cached object. */
+const VERSION_KEY = 'source_version';
 
 /**
  * enrichment_cache: answers (negative ones too) keyed by (service, key) until they expire.
@@ -22,9 +27,17 @@ export async function getCached<V>(db: SqlRunner, service: string, keys: string[
       [service, now, ...chunk],
     );
     for (const r of rows) {
+      let value = readJson<V>(r.value);
+      let version: string | undefined;
+      if (value && typeof value === 'object' && !Array.isArray(value) && VERSION_KEY in value) {
+        const { [VERSION_KEY]: v, ...rest } = value as Record<string, unknown>;
+        version = typeof v === 'string' ? v : undefined;
+        value = rest as V;
+      }
       out.set(r.cache_key, {
-        key: r.cache_key, value: readJson<V>(r.value), fetchedAt: r.fetched_at,
+        key: r.cache_key, value, fetchedAt: isoMicros(r.fetched_at),
         ttlSeconds: Math.round((Date.parse(r.expires_at) - Date.parse(now)) / 1000),
+        ...(version ? { version } : {}),
       });
     }
   }
@@ -38,7 +51,11 @@ export async function putCached(db: DialectAdapter, tx: SqlRunner, service: stri
     table: 'enrichment_cache',
     columns: [['service', 'text'], ['cache_key', 'text'], ['value', 'jsonb'], ['fetched_at', 'timestamptz'], ['expires_at', 'timestamptz']],
     conflict: 'ON CONFLICT (service, cache_key) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at, expires_at = excluded.expires_at',
-  }, dedupeLast(rows).map((e) => [service, e.key, JSON.stringify(e.value), e.fetchedAt, addSeconds(e.fetchedAt, e.ttlSeconds)]));
+  }, dedupeLast(rows).map((e) => {
+    const value = e.version && e.value && typeof e.value === 'object' && !Array.isArray(e.value) ? { ...e.value, [VERSION_KEY]: e.version } : e.value;
+    const at = isoMicros(e.fetchedAt);
+    return [service, e.key, JSON.stringify(value), at, addSeconds(at, e.ttlSeconds)];
+  }));
 }
 
 function dedupeLast<T extends { key: string }>(rows: T[]): T[] {
@@ -73,4 +90,9 @@ export async function exhaustQuota(db: SqlRunner, service: string, limit: number
     `INSERT INTO api_quota (service, day, used) VALUES (?, ?, ?) ON CONFLICT (service, day) DO UPDATE SET used = ${'excluded.used'}`,
     [service, day, limit],
   );
+}
+
+/** Return `n` reserved but unused calls to today's count (never below zero). */
+export async function releaseQuota(db: SqlRunner, service: string, n: number, day = utcDay()): Promise<void> {
+  await db.run('UPDATE api_quota SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END WHERE service = ? AND day = ?', [n, n, service, day]);
 }

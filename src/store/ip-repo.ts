@@ -1,12 +1,24 @@
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
-import { readJson } from './schema.js';
+import { readBool, readJson } from './schema.js';
 
 export interface IpCandidate {
   ip: string;
+  firstSeen: string | null;
   lastSeen: string | null;
+  sessionCount: number;
+  currentAsn: number | null;
+  /** Has an enrichment document to merge into (read it with readEnrichment). */
+  enriched: boolean;
 }
 
 const inList = (n: number) => Array.from({ length: n }, () => '?').join(',');
+
+const CANDIDATE_COLUMNS = 'ip_address, first_seen, last_seen, session_count, current_asn, enrichment IS NOT NULL AS has_enrichment';
+type CandidateRow = { ip_address: string; first_seen: string | null; last_seen: string | null; session_count: number | string; current_asn: number | null; has_enrichment: unknown };
+const candidate = (r: CandidateRow): IpCandidate => ({
+  ip: r.ip_address, firstSeen: r.first_seen, lastSeen: r.last_seen, sessionCount: Number(r.session_count),
+  currentAsn: r.current_asn === null ? null : Number(r.current_asn), enriched: readBool(r.has_enrichment) === true,
+});
 
 /**
  * IPs due for enrichment: never enriched, enriched before `cutoff` (computed in code, not
@@ -16,44 +28,31 @@ const inList = (n: number) => Array.from({ length: n }, () => '?').join(',');
 export async function selectIpsToEnrich(db: SqlRunner, opts: { cutoff: string; limit: number | null; ips?: string[] }): Promise<IpCandidate[]> {
   if (opts.ips?.length) {
     const out: IpCandidate[] = [];
-    for (let k = 0; k < opts.ips.length; k += 500) {
-      const chunk = opts.ips.slice(k, k + 500);
-      out.push(...(await db.query<{ ip_address: string; last_seen: string | null }>(
-        `SELECT ip_address, last_seen FROM ip_inventory WHERE ip_address IN (${inList(chunk.length)})`, chunk,
-      )).map((r) => ({ ip: r.ip_address, lastSeen: r.last_seen })));
+    const wanted = [...new Set(opts.ips)];
+    for (let k = 0; k < wanted.length; k += 500) {
+      const chunk = wanted.slice(k, k + 500);
+      out.push(...(await db.query<CandidateRow>(`SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory WHERE ip_address IN (${inList(chunk.length)})`, chunk)).map(candidate));
     }
-    return out.sort((a, b) => (b.lastSeen ?? '').localeCompare(a.lastSeen ?? ''));
+    return out.sort((a, b) => (b.lastSeen ?? '').localeCompare(a.lastSeen ?? '') || a.ip.localeCompare(b.ip));
   }
-  const rows = await db.query<{ ip_address: string; last_seen: string | null }>(
-    `SELECT ip_address, last_seen FROM ip_inventory
+  const rows = await db.query<CandidateRow>(
+    `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory
      WHERE enrichment_updated_at IS NULL OR enrichment_updated_at < ? OR enrichment_pending IS NOT NULL
      ORDER BY last_seen DESC, ip_address${opts.limit ? ' LIMIT ?' : ''}`,
     opts.limit ? [opts.cutoff, opts.limit] : [opts.cutoff],
   );
-  return rows.map((r) => ({ ip: r.ip_address, lastSeen: r.last_seen }));
+  return rows.map(candidate);
 }
 
-export interface IpRecord {
-  ip: string;
-  firstSeen: string | null;
-  lastSeen: string | null;
-  sessionCount: number;
-  enrichment: Record<string, unknown>;
-}
-
-export async function readIps(db: SqlRunner, ips: string[]): Promise<Map<string, IpRecord>> {
-  const out = new Map<string, IpRecord>();
+/** The current enrichment documents of these IPs (to merge this run's answers into). */
+export async function readEnrichment(db: SqlRunner, ips: string[]): Promise<Map<string, Record<string, unknown>>> {
+  const out = new Map<string, Record<string, unknown>>();
   for (let k = 0; k < ips.length; k += 500) {
     const chunk = ips.slice(k, k + 500);
-    const rows = await db.query<{ ip_address: string; first_seen: string | null; last_seen: string | null; session_count: number; enrichment: unknown }>(
-      `SELECT ip_address, first_seen, last_seen, session_count, enrichment FROM ip_inventory WHERE ip_address IN (${inList(chunk.length)})`, chunk,
+    const rows = await db.query<{ ip_address: string; enrichment: unknown }>(
+      `SELECT ip_address, enrichment FROM ip_inventory WHERE ip_address IN (${inList(chunk.length)})`, chunk,
     );
-    for (const r of rows) {
-      out.set(r.ip_address, {
-        ip: r.ip_address, firstSeen: r.first_seen, lastSeen: r.last_seen, sessionCount: Number(r.session_count),
-        enrichment: readJson<Record<string, unknown>>(r.enrichment) ?? {},
-      });
-    }
+    for (const r of rows) out.set(r.ip_address, readJson<Record<string, unknown>>(r.enrichment) ?? {});
   }
   return out;
 }
@@ -88,34 +87,64 @@ export interface AsnRow {
   updatedAt: string;
 }
 
-/** Upsert ASNs, then recount their IPs and sessions from ip_inventory (never incremented blindly). */
-export async function upsertAsns(db: DialectAdapter, tx: SqlRunner, rows: AsnRow[]): Promise<void> {
-  if (!rows.length) return;
+/** How an ASN's counts move when IPs join or leave it in one commit. */
+export interface AsnDelta {
+  ips: number;
+  sessions: number;
+}
+
+/**
+ * Upsert ASNs and move their counts by the IPs that joined or left them in the same transaction
+ * as those IPs' rows, so a commit (or a crash after it) keeps counts and IPs in step. Cheap per
+ * commit; recountAsns() makes them exact from ip_inventory at the end of a run.
+ */
+export async function upsertAsns(db: DialectAdapter, tx: SqlRunner, rows: AsnRow[], deltas: Map<number, AsnDelta> = new Map()): Promise<void> {
   const a = 'asn_inventory';
   const x = 'excluded';
-  await db.insertMany(tx, {
-    table: a,
-    columns: [['asn_number', 'bigint'], ['organization_name', 'text'], ['organization_country', 'text'], ['rir_registry', 'text'],
-      ['first_seen', 'timestamptz'], ['last_seen', 'timestamptz'], ['enrichment', 'jsonb'], ['updated_at', 'timestamptz']],
-    conflict: `ON CONFLICT (asn_number) DO UPDATE SET
-      organization_name = coalesce(${x}.organization_name, ${a}.organization_name),
-      organization_country = coalesce(${x}.organization_country, ${a}.organization_country),
-      rir_registry = coalesce(${x}.rir_registry, ${a}.rir_registry),
-      first_seen = ${db.least(`${a}.first_seen`, `${x}.first_seen`)},
-      last_seen = ${db.greatest(`${a}.last_seen`, `${x}.last_seen`)},
-      enrichment = coalesce(${x}.enrichment, ${a}.enrichment),
-      updated_at = ${x}.updated_at`,
-  }, rows.map((r) => [r.asn, r.name, r.country, r.registry, r.firstSeen, r.lastSeen, r.enrichment ? JSON.stringify(r.enrichment) : null, r.updatedAt]));
-  const asns = rows.map((r) => r.asn);
+  const zero: AsnDelta = { ips: 0, sessions: 0 };
+  // One lock order for every writer: commits in flight together never deadlock on ASN rows.
+  rows = [...rows].sort((p, q) => p.asn - q.asn);
+  if (rows.length) {
+    await db.insertMany(tx, {
+      table: a,
+      columns: [['asn_number', 'bigint'], ['organization_name', 'text'], ['organization_country', 'text'], ['rir_registry', 'text'],
+        ['first_seen', 'timestamptz'], ['last_seen', 'timestamptz'], ['enrichment', 'jsonb'], ['updated_at', 'timestamptz'],
+        ['unique_ip_count', 'integer'], ['total_session_count', 'integer']],
+      conflict: `ON CONFLICT (asn_number) DO UPDATE SET
+        organization_name = coalesce(${x}.organization_name, ${a}.organization_name),
+        organization_country = coalesce(${x}.organization_country, ${a}.organization_country),
+        rir_registry = coalesce(${x}.rir_registry, ${a}.rir_registry),
+        first_seen = ${db.least(`${a}.first_seen`, `${x}.first_seen`)},
+        last_seen = ${db.greatest(`${a}.last_seen`, `${x}.last_seen`)},
+        enrichment = coalesce(${x}.enrichment, ${a}.enrichment),
+        updated_at = ${x}.updated_at,
+        unique_ip_count = ${a}.unique_ip_count + ${x}.unique_ip_count,
+        total_session_count = ${a}.total_session_count + ${x}.total_session_count`,
+    }, rows.map((r) => {
+      const d = deltas.get(r.asn) ?? zero;
+      return [r.asn, r.name, r.country, r.registry, r.firstSeen, r.lastSeen, r.enrichment ? JSON.stringify(r.enrichment) : null, r.updatedAt, Math.max(0, d.ips), Math.max(0, d.sessions)];
+    }));
+  }
+  // ASNs that only lost IPs (the IP moved to another AS) are not in `rows`.
+  const inRows = new Set(rows.map((r) => r.asn));
+  const others = [...deltas].filter(([asn, d]) => !inRows.has(asn) && (d.ips || d.sessions)).sort((p, q) => p[0] - q[0]);
+  for (const [asn, d] of others) {
+    await tx.run(`UPDATE ${a} SET unique_ip_count = unique_ip_count + ?, total_session_count = total_session_count + ? WHERE asn_number = ?`, [d.ips, d.sessions, asn]);
+  }
+}
+
+/** Set these ASNs' unique_ip_count / total_session_count from ip_inventory (never incremented blindly). */
+export async function recountAsns(db: DialectAdapter, asns: number[]): Promise<void> {
   for (let k = 0; k < asns.length; k += 500) {
     const chunk = asns.slice(k, k + 500);
-    await tx.run(
-      `UPDATE ${a} SET
-         unique_ip_count = (SELECT count(*) FROM ip_inventory i WHERE i.current_asn = ${a}.asn_number),
-         total_session_count = (SELECT coalesce(sum(i.session_count), 0) FROM ip_inventory i WHERE i.current_asn = ${a}.asn_number)
-       WHERE asn_number IN (${inList(chunk.length)})`,
-      chunk,
-    );
+    await db.transaction(async (tx) => {
+      const got = await tx.query<{ current_asn: number; n: number | string; s: number | string | null }>(
+        `SELECT current_asn, count(*) AS n, sum(session_count) AS s FROM ip_inventory WHERE current_asn IN (${inList(chunk.length)}) GROUP BY current_asn`, chunk,
+      );
+      const counts = new Map(got.map((r) => [Number(r.current_asn), [Number(r.n), Number(r.s ?? 0)]]));
+      await db.updateMany(tx, 'asn_inventory', [['asn_number', 'bigint'], ['unique_ip_count', 'integer'], ['total_session_count', 'integer']],
+        chunk.map((asn) => [asn, ...(counts.get(asn) ?? [0, 0])]));
+    });
   }
 }
 
