@@ -7,7 +7,6 @@ export const VERSION = '0.1.0';
 /** The only place that prints errors and exits (STYLE.md §8). */
 export async function runProgram(program: Command, argv: string[] = process.argv): Promise<void> {
   program.exitOverride();
-  program.showHelpAfterError('(run with --help for usage)');
   for (const c of program.commands) c.exitOverride();
   let code = 0;
   try {

@@ -129,7 +129,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
       res.cymruFailedBatches = out.failedBatches;
       if (out.stoppedEarly) {
         res.failedSources.push('cymru');
-        logger.error(`Cymru stopped after ${out.failedBatches} failed batches in a row; ${fmt(out.results.filter((r) => r.status === 'pending').length)} IPs stay pending for the next run`);
+        logger.error(`Cymru stopped after 3 failed batches in a row (${out.failedBatches} failed in all); ${fmt(out.results.filter((r) => r.status === 'pending').length)} IPs stay pending for the next run`);
       }
     }
     res.cymruEnriched = needCymru.filter((ip) => { const s = cymru.get(ip)?.status; return s === 'hit' || s === 'miss'; }).length;
