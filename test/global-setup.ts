@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
-import { startPgCluster, type PgCluster } from './helpers/pg-cluster.js';
+// One throwaway-cluster implementation serves the tests and the benchmarks.
+import { startPgCluster, type PgCluster } from '../bench/lib/pg.js';
 
 let cluster: PgCluster | null = null;
 

@@ -1,6 +1,5 @@
 /**
- * A throwaway PostgreSQL cluster for benchmarks (the same approach as the test helper, kept
- * separate so bench/ never imports test/): initdb in a temp folder, started on a free loopback
+ * A throwaway PostgreSQL cluster for benchmarks and the test suite's global setup: initdb in a temp folder, started on a free loopback
  * port (as the `postgres` user when running as root), durability off as for any scratch cluster.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
