@@ -1,11 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { LATEST_VERSION } from '../../src/store/migrations.js';
 import { dbCheck, dbInfo } from '../../src/store/inspect.js';
 import { migrate, openStore, schemaVersion, type Store } from '../../src/store/store.js';
 import { dialectCases } from '../helpers/dialects.js';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 
 for (const d of dialectCases()) {
   describe.skipIf(d.skip)(`[${d.name}] schema and migrations`, () => {
@@ -140,12 +142,22 @@ describe('unusable databases: one clear line, exit 2', () => {
     expect(r.stderr).not.toContain('definitely-wrong');
   });
 
-  it.skipIf(process.getuid?.() === 0)('read-only SQLite file', async () => {
+  it('read-only SQLite file', async () => {
     const url = await dialectCases()[0].newUrl();
-    (await openStore(url)).close();
-    fs.chmodSync(url.slice('sqlite:'.length), 0o444);
-    const r = await runCli('cowrie-db', ['info', '--db', url]);
-    expect(r.code).toBe(2);
+    const file = url.slice('sqlite:'.length);
+    await (await openStore(url)).close();
+    fs.chmodSync(file, 0o444);
+    let r: { code: number | null; stderr: string };
+    if (process.getuid?.() === 0) {
+      // root writes any file: run the command as nobody, who can read but not write it.
+      fs.chmodSync(path.dirname(file), 0o755);
+      const p = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, path.join(ROOT, 'dist/src/cli/cowrie-db.js'), 'info', '--db', url], { encoding: 'utf8' });
+      r = { code: p.status, stderr: p.stderr };
+    } else {
+      r = await runCli('cowrie-db', ['info', '--db', url]);
+    }
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/read-only/);
   });
 

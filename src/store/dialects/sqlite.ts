@@ -52,6 +52,12 @@ export class SqliteAdapter implements DialectAdapter {
   static open(file: string): SqliteAdapter {
     const dir = path.dirname(file);
     if (!fs.existsSync(dir)) throw new UsageError(`cannot open SQLite database ${file}: folder ${dir} does not exist`);
+    // Every command migrates on open, and WAL needs its -wal/-shm files beside the database:
+    // say "read-only" up front rather than let SQLite report a vaguer open error.
+    const writable = (p: string) => { try { fs.accessSync(p, fs.constants.W_OK); return true; } catch { return false; } };
+    if (fs.existsSync(file) ? !writable(file) || !writable(dir) : !writable(dir)) {
+      throw new UsageError(`cannot write SQLite database ${file}: read-only file or folder`);
+    }
     let raw: Database.Database;
     try {
       raw = new Database(file, { timeout: 15_000 });
@@ -62,13 +68,6 @@ export class SqliteAdapter implements DialectAdapter {
       raw.pragma('cache_size = -65536');
     } catch (err) {
       throw new UsageError(`cannot open SQLite database ${file}: ${errorMessage(err)}`);
-    }
-    // Check early that the file is writable: every command migrates on open.
-    try {
-      fs.accessSync(file, fs.constants.W_OK);
-    } catch {
-      raw.close();
-      throw new UsageError(`cannot write SQLite database ${file}: read-only file or folder`);
     }
     return new SqliteAdapter(file, raw);
   }
