@@ -166,7 +166,7 @@ for (const d of dialectCases()) {
       const refused = errors.filter((l) => / failed: connection (closed|reset) by 127\.0\.0\.1:\d+/.test(l));
       expect(refused.length).toBeGreaterThanOrEqual(3);
       expect(errors.filter((l) => !refused.includes(l)).every((l) => l.endsWith('failed: Cymru stopped after 3 failed batches'))).toBe(true);
-      expect(lines.some((l) => /^\[ERROR\] Cymru stopped after \d failed batches in a row; \d+ IPs stay pending for the next run$/.test(l))).toBe(true);
+      expect(lines.some((l) => /^\[ERROR\] Cymru stopped after 3 failed batches in a row \(\d failed in all\); \d+ IPs stay pending for the next run$/.test(l))).toBe(true);
       // Three tries per failed batch at most, on at most 2 connections at once: never hammered.
       expect(w.cymru.stats.connections).toBeLessThanOrEqual(errors.length * 3);
       expect(w.cymru.stats.maxConcurrent).toBeLessThanOrEqual(2);
