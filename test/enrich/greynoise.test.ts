@@ -5,24 +5,13 @@ import { UsageError } from '../../src/errors.js';
 import { MemoryLogger } from '../../src/log.js';
 import { createGreyNoiseClient, GREYNOISE_TTL_SECONDS, isGreyNoiseRoutable } from '../../src/enrich/sources/greynoise.js';
 import type { GreyNoiseClientOptions, GreyNoiseValue } from '../../src/enrich/sources/greynoise.js';
-import type { QuotaGate, SourceResult } from '../../src/enrich/sources/types.js';
+import type { SourceResult } from '../../src/enrich/sources/types.js';
 import { greyNoiseAnswer, greyNoiseQuick, startGreyNoiseSim } from '../../src/sim/greynoise-sim.js';
 import type { GreyNoiseSim, GreyNoiseSimOptions } from '../../src/sim/greynoise-sim.js';
+import { MemoryQuota } from '../helpers/memory-quota.js';
 
 const KEY = 'gn_TEST_KEY_7f3a9c';
 
-/** Test-only quota: the real one counts in the database. */
-class MemoryQuota implements QuotaGate {
-  constructor(public left = Number.POSITIVE_INFINITY) {}
-  async tryConsume(n: number): Promise<boolean> {
-    if (this.left < n) return false;
-    this.left -= n;
-    return true;
-  }
-  async remaining(): Promise<number> {
-    return this.left;
-  }
-}
 
 const sims: GreyNoiseSim[] = [];
 const closers: Array<() => Promise<void>> = [];

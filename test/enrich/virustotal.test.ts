@@ -8,26 +8,15 @@ import {
   VIRUSTOTAL_TTL_SECONDS,
 } from '../../src/enrich/sources/virustotal.js';
 import type { VirusTotalClientOptions, VirusTotalValue } from '../../src/enrich/sources/virustotal.js';
-import type { QuotaGate, SourceResult } from '../../src/enrich/sources/types.js';
+import type { SourceResult } from '../../src/enrich/sources/types.js';
 import { startVirusTotalSim, virusTotalKnows, virusTotalReport } from '../../src/sim/virustotal-sim.js';
 import type { VirusTotalSim, VirusTotalSimOptions } from '../../src/sim/virustotal-sim.js';
+import { MemoryQuota } from '../helpers/memory-quota.js';
 
 const KEY = 'vt_TEST_KEY_0123456789abcdef';
 /** Tests shrink VirusTotal's minute to this, on both sides. */
 const WINDOW = 300;
 
-/** Test-only quota: the real one counts in the database. */
-class MemoryQuota implements QuotaGate {
-  constructor(public left = Number.POSITIVE_INFINITY) {}
-  async tryConsume(n: number): Promise<boolean> {
-    if (this.left < n) return false;
-    this.left -= n;
-    return true;
-  }
-  async remaining(): Promise<number> {
-    return this.left;
-  }
-}
 
 const sims: VirusTotalSim[] = [];
 afterEach(async () => {
