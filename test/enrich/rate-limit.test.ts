@@ -1,18 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseRetryAfter, runPool, sleep, SlidingWindowLimiter } from '../../src/enrich/rate-limit.js';
-
-/** Largest number of times falling in any half-open window [t, t + windowMs). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const t = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let lo = 0;
-  for (let hi = 0; hi < t.length; hi++) {
-    while (t[hi] - t[lo] >= windowMs) lo++;
-    best = Math.max(best, hi - lo + 1);
-  }
-  return best;
-}
+import { maxInWindow } from '../helpers/world.js';
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

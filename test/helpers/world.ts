@@ -114,6 +114,7 @@ export async function buildWorld(o: WorldOptions): Promise<World> {
   const greynoise = await startGreyNoiseSim({ seed, apiKey: GN_KEY, ...o.greynoise });
   const virustotal = await startVirusTotalSim({ seed, apiKey: VT_KEY, ...o.virustotal });
   const statusDir = path.join(dir, 'status');
+  const opened: Store[] = [];
   const w: World = {
     url: o.url, seed, dir, mmdbDir, statusDir, logs, cymru, greynoise, virustotal,
     flags: () => [
@@ -126,9 +127,14 @@ export async function buildWorld(o: WorldOptions): Promise<World> {
     refresh: (args, opts = {}) => runCli('cowrie-enrich', ['refresh', ...w.flags(), ...args], {
       cwd: dir, env: { ...w.env(), ...opts.env }, timeoutMs: opts.timeoutMs ?? 55_000,
     }),
-    open: () => openStore(o.url),
+    open: async () => {
+      const store = await openStore(o.url);
+      opened.push(store);
+      return store;
+    },
+    // Also closes every store open() handed out (closing one twice is harmless).
     close: async () => {
-      await Promise.all([cymru.close(), greynoise.close(), virustotal.close()]);
+      await Promise.all([...opened.splice(0).map((st) => st.close()), cymru.close(), greynoise.close(), virustotal.close()]);
     },
   };
   return w;

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../src/store/store.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
-import { count, ev, load, writeLines } from './load-helpers.js';
+import { count, ev, load, writeLines, freshStores } from './load-helpers.js';
 
 const root = tempDir('cowrie-load-delta-');
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -28,15 +28,7 @@ const inputs = (ls: string[]) => ls.map((l) => (JSON.parse(l) as { input: string
 
 for (const d of dialectCases()) {
   describe.skipIf(d.skip)(`[${d.name}] delta mode`, () => {
-    const open: Store[] = [];
-    afterEach(async () => {
-      while (open.length) await open.pop()!.close();
-    });
-    const fresh = async () => {
-      const s = await openStore(await d.newUrl());
-      open.push(s);
-      return s;
-    };
+    const fresh = freshStores(d);
     const delta = (s: Store, paths: string[], batchSize = 3) => load(s, paths, { mode: 'delta', batchSize });
 
     it('appending between two runs loads exactly the appended events; an unchanged file reads nothing', async () => {

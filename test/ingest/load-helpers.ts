@@ -3,11 +3,12 @@
  * call with a memory logger, and hand-written Cowrie lines.
  */
 import fs from 'node:fs';
+import { afterEach } from 'vitest';
 import path from 'node:path';
 import { ingest, type IngestOptions, type IngestSummary } from '../../src/ingest/ingest.js';
 import { MemoryLogger } from '../../src/log.js';
 import { readBool, readJson } from '../../src/store/schema.js';
-import type { Store } from '../../src/store/store.js';
+import { openStore, type Store } from '../../src/store/store.js';
 
 /** Where a row came from and when it was written: allowed to differ between equivalent loads. */
 export const PROVENANCE = new Set([
@@ -76,4 +77,17 @@ export function writeLines(file: string, lines: string[], append = false): strin
 /** Lines of a file that are complete (newline-terminated) and not blank. */
 export function fileLines(file: string): string[] {
   return fs.readFileSync(file, 'utf8').split('\n').slice(0, -1).filter((l) => l !== '');
+}
+
+/** A fresh database per call, closed after each test of the enclosing describe. */
+export function freshStores(d: { newUrl(): Promise<string> }): () => Promise<Store> {
+  const open: Store[] = [];
+  afterEach(async () => {
+    while (open.length) await open.pop()!.close();
+  });
+  return async () => {
+    const s = await openStore(await d.newUrl());
+    open.push(s);
+    return s;
+  };
 }

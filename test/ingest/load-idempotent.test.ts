@@ -2,11 +2,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateLogs, type GenerateLogsSummary } from '../../src/sim/log-generator.js';
-import { openStore, type Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
-import { count, load, snapshot } from './load-helpers.js';
+import { count, load, snapshot, freshStores } from './load-helpers.js';
 
 const hasBzip2 = (() => {
   try {
@@ -42,15 +41,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 for (const d of dialectCases()) {
   describe.skipIf(d.skip)(`[${d.name}] loading is idempotent and order-independent`, () => {
-    const open: Store[] = [];
-    afterEach(async () => {
-      while (open.length) await open.pop()!.close();
-    });
-    const fresh = async () => {
-      const s = await openStore(await d.newUrl());
-      open.push(s);
-      return s;
-    };
+    const fresh = freshStores(d);
     let reference: Awaited<ReturnType<typeof snapshot>> | null = null;
     /** One plain load of everything: what every other way of loading must equal. */
     const referenceSnapshot = async () => {

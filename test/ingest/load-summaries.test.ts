@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readBool, readJson } from '../../src/store/schema.js';
-import { openStore, type Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
-import { ev, load, snapshot, writeLines } from './load-helpers.js';
+import { ev, load, snapshot, writeLines, freshStores } from './load-helpers.js';
 
 const root = tempDir('cowrie-load-sum-');
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -40,15 +39,7 @@ function splitSession(base: string): { before: string; after: string } {
 
 for (const d of dialectCases()) {
   describe.skipIf(d.skip)(`[${d.name}] summaries`, () => {
-    const open: Store[] = [];
-    afterEach(async () => {
-      while (open.length) await open.pop()!.close();
-    });
-    const fresh = async () => {
-      const s = await openStore(await d.newUrl());
-      open.push(s);
-      return s;
-    };
+    const fresh = freshStores(d);
 
     it('a session split across a rotation boundary is one row with the right counts, whatever the order', async () => {
       const { before, after } = splitSession(dir());

@@ -29,9 +29,7 @@ for (const d of dialectCases()) {
     let w: World | null = null;
     let store: Store | null = null;
     afterEach(async () => {
-      await store?.close();
-      await w?.close();
-      store = null;
+      await w?.close(); // closes the stores it opened too
       w = null;
     });
 

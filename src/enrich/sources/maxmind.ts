@@ -121,17 +121,7 @@ async function unpackHint(dir: string, files: string[]): Promise<string> {
 }
 
 /** The fields Pass 1 keeps from a City record. */
-interface CityPart {
-  known: boolean;
-  country_code: string | null;
-  country_name: string | null;
-  city: string | null;
-  latitude: number | null;
-  longitude: number | null;
-  accuracy_radius: number | null;
-  asn: number | null;
-  as_org: string | null;
-}
+type CityPart = Omit<MaxmindValue, 'city_db_build' | 'asn_db_build'> & { known: boolean };
 
 const NO_CITY: CityPart = {
   known: false,
