@@ -9,6 +9,7 @@ import { fmt } from '../log.js';
 import { StatusEmitter } from '../status/emitter.js';
 import { progressBar } from '../status/progress.js';
 import { openStore } from '../store/store.js';
+import { registerGeoipMaintenance } from './enrich-geoip.js';
 import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
 
 function parseLimit(flag: string, raw: string | undefined, zeroMeansAll: boolean): Limit {
@@ -99,8 +100,8 @@ sourceOptions(addDbOptions(program.command('refresh').description('refresh enric
   .option('-q, --quiet', 'print nothing but errors')
   .action((opts: RefreshOpts) => runRefresh(opts));
 
-program.command('geoip')
-  .description('look up IPs in the local MaxMind databases (offline) and print JSON')
+const geoip = program.command('geoip')
+  .description('look up IPs in the local MaxMind databases (offline) and print JSON; `geoip update` / `geoip status` keep them current')
   .argument('<ips...>', 'addresses to look up')
   .option('--maxmind-dir <dir>', 'folder with the .mmdb files (env COWRIE_MAXMIND_DIR)')
   .action(async (ipsArg: string[], opts: { maxmindDir?: string }) => {
@@ -112,6 +113,8 @@ program.command('geoip')
       mm.close();
     }
   });
+
+registerGeoipMaintenance(geoip);
 
 export { describeLimit };
 await runProgram(program);

@@ -203,7 +203,7 @@ async function loadKind<T extends CityResponse | AsnResponse>(
     const info: MaxmindDatabaseInfo = { kind, file, path, databaseType: reader.metadata.databaseType, buildEpoch, buildDate: isoDate(buildEpoch), stale };
     if (stale) {
       const days = Math.floor((now.getTime() - buildEpoch.getTime()) / (DAY_SECONDS * 1000));
-      logger.warn(`MaxMind database ${path} was built ${info.buildDate} (${days} days ago, older than ${MAXMIND_STALE_DAYS} days): download a fresh copy`);
+      logger.warn(`MaxMind database ${path} was built ${info.buildDate} (${days} days ago, older than ${MAXMIND_STALE_DAYS} days): update it with \`cowrie-enrich geoip update --maxmind-dir ${dir}\``);
     }
     logger.debug(`MaxMind ${label}: ${path} (${info.databaseType}, built ${info.buildDate})`);
     return { reader, info };
