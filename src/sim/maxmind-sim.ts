@@ -76,7 +76,6 @@ interface Release {
   fileName: string;
   buildEpoch: Date;
   archive: Buffer;
-  sha256: string;
 }
 
 const EDITION = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
@@ -96,7 +95,14 @@ export async function buildArchive(dir: string, edition: string): Promise<Releas
   const chunks: Buffer[] = [];
   for await (const chunk of create({ gzip: true, cwd: dir, portable: true, prefix: folder }, [file])) chunks.push(chunk as Buffer);
   const archive = Buffer.concat(chunks);
-  return { edition, fileName: `${folder}.tar.gz`, buildEpoch, archive, sha256: createHash('sha256').update(archive).digest('hex') };
+  return { edition, fileName: `${folder}.tar.gz`, buildEpoch, archive };
+}
+
+/** The gzip header survives, the deflate stream does not. */
+function garble(archive: Buffer): Buffer {
+  const out = Buffer.from(archive);
+  for (let i = 20; i < out.length - 20; i++) out[i] ^= 0x5a;
+  return out;
 }
 
 export async function startMaxmindSim(options: MaxmindSimOptions): Promise<MaxmindSim> {
@@ -159,14 +165,11 @@ export async function startMaxmindSim(options: MaxmindSimOptions): Promise<Maxmi
       const rel = m ? await release(m[1]) : null;
       if (!m || !rel || url.pathname !== `/storage/${rel.fileName}${m[2] ?? ''}`) return text(404, 'NoSuchKey');
       const dated = { 'Last-Modified': rel.buildEpoch.toUTCString(), 'Content-Disposition': `attachment; filename=${rel.fileName}${m[2] ?? ''}` };
+      // A corrupt archive is published broken: its .sha256 matches the broken bytes.
+      const body = opts.faults?.corruptArchive ? garble(rel.archive) : rel.archive;
       if (m[2]) {
-        const digest = opts.faults?.wrongChecksum ? createHash('sha256').update('not the archive').digest('hex') : rel.sha256;
+        const digest = createHash('sha256').update(opts.faults?.wrongChecksum ? 'not the archive' : body).digest('hex');
         return send(200, `${digest}  ${rel.fileName}\n`, { ...dated, 'Content-Type': 'text/plain' });
-      }
-      let body = rel.archive;
-      if (opts.faults?.corruptArchive) {
-        body = Buffer.from(body);
-        for (let i = 20; i < body.length - 20; i++) body[i] ^= 0x5a;
       }
       return send(200, body, { ...dated, 'Content-Type': 'application/gzip' });
     }
