@@ -1,4 +1,5 @@
-import { copyFile, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { needsDownload } from '../../src/enrich/maxmind-update/update.js';
@@ -129,6 +130,17 @@ describe('geoip update against the MaxMind simulator', () => {
       expect((await readdir(f.local)).filter((n) => n.includes('update-') || n.endsWith('.prev'))).toEqual([]);
     });
   }
+
+  it('refuses to run beside another update of the same folder, and takes over a dead run\'s lock', async () => {
+    const f = await setup({}, { local: OLD_BUILD });
+    const lockFile = join(f.local, '.cowrie-geoip-update.lock');
+    await writeFile(lockFile, `${process.pid}\n`);
+    await expect(run(f)).rejects.toThrow(`another geoip update (pid ${process.pid}) is running on ${f.local}`);
+    expect(f.sim.stats.requests).toBe(0);
+    await writeFile(lockFile, '4194305\n'); // above Linux's pid_max: no such process
+    expect(outcomes(await run(f))).toEqual(['GeoLite2-City:installed', 'GeoLite2-ASN:installed']);
+    expect(existsSync(lockFile)).toBe(false);
+  });
 
   it('keeps the old files when the server cannot be reached', async () => {
     const f = await setup({}, { local: OLD_BUILD });

@@ -3,9 +3,9 @@
  * the local file; only then one download, verified, extracted, checked and swapped in. No
  * retries; after a 401 or the download limit the remaining editions are not tried.
  */
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UsageError, errorMessage } from '../../errors.js';
+import { UsageError, UserError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { DownloadClient, type MaxmindCredentials, type RemoteRelease } from './download.js';
 import { stopsTheRun, UpdateFailure, type UpdateFailureReason } from './failure.js';
@@ -92,10 +92,52 @@ async function updateOne(edition: string, client: DownloadClient, opts: UpdateOp
   }
 }
 
+const LOCK_FILE = '.cowrie-geoip-update.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Two runs at once (cron and a person) would each download what the other just did. */
+async function lock(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return () => rm(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+        throw new UsageError(`cannot create the lock file ${path} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+      }
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+        throw new UserError(`another geoip update (pid ${pid}) is running on ${dir}; not starting a second one`, 1);
+      }
+      await rm(path, { force: true }); // left by a run that died
+    }
+  }
+}
+
 export async function updateDatabases(opts: UpdateOptions): Promise<EditionResult[]> {
   await mkdir(opts.dir, { recursive: true }).catch((err: unknown) => {
     throw new UsageError(`cannot create the MaxMind folder ${opts.dir} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
   });
+  const unlock = await lock(opts.dir);
+  try {
+    return await updateAll(opts);
+  } finally {
+    await unlock();
+  }
+}
+
+async function updateAll(opts: UpdateOptions): Promise<EditionResult[]> {
   const client = new DownloadClient({ baseUrl: opts.baseUrl, credentials: opts.credentials, signal: opts.signal, userAgent: opts.userAgent });
   const state = await readState(opts.dir);
   const results: EditionResult[] = [];
