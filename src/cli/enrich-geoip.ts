@@ -62,7 +62,7 @@ async function runUpdate(opts: GeoipCommonOpts & { maxmindUrl?: string; force?: 
     if (r.outcome === 'installed' || (r.outcome === 'current' && !opts.quiet)) process.stdout.write(`${escapeControl(resultLine(r))}\n`);
   }
   const bad = results.filter((r) => r.outcome === 'failed' || r.outcome === 'not-tried');
-  if (bad.length) throw new UserError(`${bad.map((r) => escapeControl(resultLine(r))).join('; ')}; the old files are untouched`, 1);
+  if (bad.length) throw new UserError(`${bad.map((r) => escapeControl(resultLine(r))).join('; ')}; their old files are untouched`, 1);
 }
 
 function parseMaxAge(raw: string | undefined): number {

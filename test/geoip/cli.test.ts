@@ -60,7 +60,7 @@ describe('cowrie-enrich geoip update', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^cowrie-enrich: error: GeoLite2-City: not updated: authentication failed \(HTTP 401.*GeoLite2-ASN: not tried.*the old files are untouched$/m);
+    expect(r.stderr).toMatch(/^cowrie-enrich: error: GeoLite2-City: not updated: authentication failed \(HTTP 401.*GeoLite2-ASN: not tried.*their old files are untouched$/m);
     expectNoSecrets(r);
     expect(await snapshot(f.local)).toEqual(before);
   });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { Reader } from 'maxmind';
 import { list } from 'tar';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIMIT_MESSAGE } from '../../src/sim/maxmind-sim.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 import { ACCOUNT_ID, fixture, LICENSE_KEY, type Fixture } from './helpers.js';
 
 const fixtures: Fixture[] = [];
@@ -82,5 +84,35 @@ describe('MaxMind download simulator', () => {
     const f = await setup();
     const res = await fetch(`${f.sim.url}/geoip/databases/..%2F..%2Fetc%2Fpasswd/download?suffix=tar.gz`, { headers: auth(), redirect: 'manual' });
     expect(res.status).toBe(404);
+  });
+});
+
+describe('cowrie-sim maxmind (needs `npx tsc -p tsconfig.json` first)', () => {
+  it('serves a folder until SIGTERM, then prints what it counted', async () => {
+    const f = await setup();
+    const child = spawn(join(ROOT, 'bin', 'cowrie-sim'), ['maxmind', '--dir', f.served, '--port', '0', '--daily-limit', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', () => reject(new Error(`exited early: ${out}`)));
+    });
+    const head = await fetch(`${url}/geoip/databases/GeoLite2-City/download?suffix=tar.gz`, { method: 'HEAD', headers: auth(), redirect: 'manual' });
+    expect(head.status).toBe(302);
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('close', resolve);
+      child.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+    expect(out).toMatch(/maxmind simulator stopped: 1 requests, 1 HEAD, 0 downloads counted; answers: 1×302/);
+  });
+
+  it('rejects an unknown fault with exit 2', async () => {
+    const r = await runCli('cowrie-sim', ['maxmind', '--dir', '.', '--faults', 'corrupt-archive,meteor']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown fault "meteor"');
   });
 });
