@@ -181,7 +181,7 @@ export class DownloadClient {
   }
 
   async #httpFailure(res: Response, url: URL, redirected: boolean): Promise<UpdateFailure> {
-    const text = res.status === 429 || res.status >= 400 ? await readText(res).catch(() => '') : '';
+    const text = await readText(res).catch(() => '');
     const where = redirected ? `the storage host ${url.host}` : url.host;
     if (res.status === 429 || /download limit reached/i.test(text)) {
       return new UpdateFailure('limit', `download limit reached (HTTP ${res.status} from ${where}): MaxMind allows 30 GeoLite downloads a day; not retrying, the next scheduled run will try again`);
