@@ -83,7 +83,7 @@ function fileSchema(): z.ZodType {
     for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Tree;
     node[parts[parts.length - 1]] = null;
   }
-  const build = (t: Tree): z.ZodType => z.object(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v === null ? z.unknown() : build(v).optional()]))).strict();
+  const build = (t: Tree): z.ZodType => z.object(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v === null ? z.unknown().optional() : build(v).optional()]))).strict();
   return build(tree);
 }
 
