@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 
 export const VERSION = '0.1.0';
 
-/** The only place that prints errors and exits (STYLE.md §8). */
+/** The only place that prints errors and exits (docs/ARCHITECTURE.md: one line, no stack trace). */
 export async function runProgram(program: Command, argv: string[] = process.argv): Promise<void> {
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
