@@ -98,7 +98,7 @@ const program = newProgram('cowrie-enrich', 'Enrich attacker IPs (MaxMind, Team 
 sourceOptions(addDbOptions(program.command('refresh').description('refresh enrichment: sessions, then files, then IPs (three passes)')))
   .option('--sessions <n>', 'sessions to snapshot (0 or omitted: skip; "all": every candidate)')
   .option('--files <n>', 'downloaded files to look up on VirusTotal (0 or omitted: skip; "all")')
-  .option('--ips <n>', 'IPs to enrich, most recently seen first (0 or "all": every stale IP; omitted: skip)')
+  .option('--ips <n>', 'at most N IPs needing enrichment (stale, never enriched or pending), most recently seen first (0 or "all": every one; omitted: skip)')
   .option('--ip <addr>', 'refresh this IP whatever its age (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--commit-interval <n>', 'rows per commit (default 100)')
   .option('--status-dir <dir>', `status JSON files (env COWRIE_STATUS_DIR; default ${defaultStatusDir()})`)
