@@ -136,7 +136,8 @@ export function createProgress(opts: ProgressOptions): Progress {
       const filled = Math.round((d.percent / 100) * BAR_WIDTH);
       text = `${opts.label} ${current.step} [${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(d.percent).padStart(3)}% ${d.counts}${current.detail ? ` | ${current.detail}` : ''} | ${d.timing}`;
     }
-    const width = (stream.columns ?? 100) - 1;
+    // A pseudo-terminal may report 0 columns: take a common width then.
+    const width = (stream.columns || 100) - 1;
     if (text.length > width) text = `${text.slice(0, Math.max(width - 1, 0))}…`;
     // Carriage return, the text, then erase what a longer earlier frame left on the line.
     stream.write(`\r${text}\x1b[K`);
