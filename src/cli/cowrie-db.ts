@@ -7,16 +7,17 @@ import { addDbOptions, dbFlag, newProgram, runProgram } from './main.js';
 
 interface DbOpts { db?: string; database?: string; config?: string; json?: boolean }
 
-async function open(opts: DbOpts, doMigrate = true) {
+/** `migrate` creates a missing SQLite file; `info` and `check` report it instead of creating an empty one. */
+async function open(opts: DbOpts, mode: 'migrate' | 'inspect') {
   const cfg = resolveConfig({ db: dbFlag(opts) }, process.env, loadConfigFile(opts.config, process.env));
-  return openStore(cfg.db, { migrate: doMigrate });
+  return mode === 'migrate' ? openStore(cfg.db, { migrate: false }) : openStore(cfg.db, { create: false });
 }
 
 const program = newProgram('cowrie-db', 'Create, migrate, inspect and check the cowrie-enrich database.');
 
 addDbOptions(program.command('migrate').description('bring the schema up to date (every command also does this on open)'))
   .action(async (opts: DbOpts) => {
-    const store = await open(opts, false);
+    const store = await open(opts, 'migrate');
     try {
       const r = await migrate(store);
       process.stdout.write(r.applied.length
@@ -30,7 +31,7 @@ addDbOptions(program.command('migrate').description('bring the schema up to date
 addDbOptions(program.command('info').description('schema version, dialect, row counts, file size or server'))
   .option('--json', 'print JSON')
   .action(async (opts: DbOpts) => {
-    const store = await open(opts);
+    const store = await open(opts, 'inspect');
     try {
       const info = await dbInfo(store);
       if (opts.json) {
@@ -53,7 +54,7 @@ addDbOptions(program.command('info').description('schema version, dialect, row c
 
 addDbOptions(program.command('check').description('check integrity: schema drift, orphan rows; exit 1 on a problem'))
   .action(async (opts: DbOpts) => {
-    const store = await open(opts);
+    const store = await open(opts, 'inspect');
     try {
       const problems = await dbCheck(store);
       for (const p of problems) process.stdout.write(`${p.kind}: ${p.message}\n`);

@@ -7,16 +7,18 @@ import { openMaxmind } from '../enrich/sources/maxmind.js';
 import { UserError, UsageError } from '../errors.js';
 import { fmt } from '../log.js';
 import { StatusEmitter } from '../status/emitter.js';
-import { progressBar } from '../status/progress.js';
+import { createProgress, progressIntervalMs, progressMode, refreshStatusToProgress } from '../status/progress.js';
 import { openStore } from '../store/store.js';
+import { parseDbUrl } from '../store/url.js';
 import { registerGeoipMaintenance } from './enrich-geoip.js';
 import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
 
 function parseLimit(flag: string, raw: string | undefined, zeroMeansAll: boolean): Limit {
   if (raw === undefined) return 'skip';
   if (raw.toLowerCase() === 'all') return 'all';
-  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} takes a whole number or "all", got ${JSON.stringify(raw)}`);
-  const n = Number(raw);
+  const n = /^\d{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  // Past 2^53 a number is no longer exact (and no database holds that many rows).
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a whole number ≥ 0 or "all", got ${JSON.stringify(raw)}`);
   if (n === 0) return zeroMeansAll ? 'all' : 'skip';
   return n;
 }
@@ -41,25 +43,30 @@ async function runRefresh(opts: RefreshOpts): Promise<void> {
   }
   const { db, database, config: configFile, sessions: _s, files: _f, ips: _i, ip, verbose, quiet, ...flags } = opts;
   const cfg = resolveConfig({ ...flags, db: dbFlag({ db, database }) }, process.env, loadConfigFile(configFile, process.env));
-  const logger = consoleLogger({ verbose, quiet });
-  const signal = interruptSignal();
-  const store = await openStore(cfg.db);
-  const status = new StatusEmitter({ dir: cfg.statusDir ?? defaultStatusDir(), logger, minIntervalMs: 1000 });
-  const bar = progressBar({ enabled: !verbose && !quiet, total: 1, format: 'refresh {phase} |{bar}| {value}/{total} | ETA {eta_formatted}' });
+  const progress = createProgress({ label: 'refresh', mode: progressMode({ verbose, quiet }), intervalMs: progressIntervalMs() });
+  const logger = consoleLogger({ verbose, quiet }, (line) => progress.writeLine(line));
   let result;
   try {
-    result = await refresh(store, {
-      sessions, files, ips, ipList: ip, config: cfg, logger, status, signal,
-      onProgress: (phase, done, total) => { bar.setTotal(total); bar.update(done, { phase }); },
+    logger.info(`Using database ${parseDbUrl(cfg.db).display}`);
+    const status = new StatusEmitter({
+      dir: cfg.statusDir ?? defaultStatusDir(), logger, minIntervalMs: 1000, onUpdate: refreshStatusToProgress(progress),
     });
-  } catch (err) {
-    status.finish((err as UserError).exitCode === 130 ? 'aborted' : 'failed');
-    throw err;
+    status.prepare();
+    const signal = interruptSignal();
+    // Refresh updates what is there: a mistyped SQLite path must not become a new empty database.
+    const store = await openStore(cfg.db, { create: false });
+    try {
+      result = await refresh(store, { sessions, files, ips, ipList: ip, config: cfg, logger, status, signal });
+    } catch (err) {
+      status.finish((err as UserError).exitCode === 130 ? 'aborted' : 'failed');
+      throw err;
+    } finally {
+      await store.close();
+    }
+    status.finish(result.failedSources.length ? 'failed' : 'complete');
   } finally {
-    bar.stop();
-    await store.close();
+    progress.stop();
   }
-  status.finish(result.failedSources.length ? 'failed' : 'complete');
   if (!verbose && !quiet) {
     const r = result.ips;
     const extra = result.sessionsAfterIps ? `; ${fmt(result.sessionsAfterIps)} more sessions snapshotted from IPs enriched in this run` : '';
@@ -92,7 +99,7 @@ const program = newProgram('cowrie-enrich', 'Enrich attacker IPs (MaxMind, Team 
 sourceOptions(addDbOptions(program.command('refresh').description('refresh enrichment: sessions, then files, then IPs (three passes)')))
   .option('--sessions <n>', 'sessions to snapshot (0 or omitted: skip; "all": every candidate)')
   .option('--files <n>', 'downloaded files to look up on VirusTotal (0 or omitted: skip; "all")')
-  .option('--ips <n>', 'IPs to enrich, most recently seen first (0 or "all": every stale IP; omitted: skip)')
+  .option('--ips <n>', 'at most N IPs needing enrichment (stale, never enriched or pending), most recently seen first (0 or "all": every one; omitted: skip)')
   .option('--ip <addr>', 'refresh this IP whatever its age (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--commit-interval <n>', 'rows per commit (default 100)')
   .option('--status-dir <dir>', `status JSON files (env COWRIE_STATUS_DIR; default ${defaultStatusDir()})`)

@@ -4,8 +4,9 @@ import { UserError, UsageError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ingest, type IngestSummary } from '../ingest/ingest.js';
 import { fmt } from '../log.js';
 import { StatusEmitter } from '../status/emitter.js';
-import { progressBar } from '../status/progress.js';
+import { createProgress, progressIntervalMs, progressMode } from '../status/progress.js';
 import { openStore } from '../store/store.js';
+import { parseDbUrl } from '../store/url.js';
 import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
 
 interface LoaderOpts {
@@ -23,29 +24,34 @@ async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): P
   const cfg = resolveConfig({ db: dbFlag(opts), statusDir: opts.statusDir }, process.env, loadConfigFile(opts.config, process.env));
   const batchSize = opts.batchSize === undefined ? DEFAULT_BATCH_SIZE : Number(opts.batchSize);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) throw new UsageError(`--batch-size must be a whole number from 1 to 1000000, got ${opts.batchSize}`);
-  const logger = consoleLogger(opts);
-  const signal = interruptSignal();
-  const store = await openStore(cfg.db);
-  const status = new StatusEmitter({ dir: cfg.statusDir, logger });
-  const bar = progressBar({ enabled: !opts.verbose && !opts.quiet, total: 1, format: 'ingest |{bar}| {percentage}% files {files} | {eps} events/s | ETA {eta_formatted}' });
+  const progress = createProgress({ label: 'ingest', mode: progressMode(opts), intervalMs: progressIntervalMs() });
+  const logger = consoleLogger(opts, (line) => progress.writeLine(line));
   let summary: IngestSummary;
+  let status: StatusEmitter;
   try {
-    summary = await ingest(store, {
-      paths, mode, sensor: opts.sensor, batchSize, logger, signal,
-      onProgress: (p) => {
-        bar.setTotal(p.bytesTotal);
-        const eps = p.elapsedSeconds > 0 ? Math.round(p.eventsRead / p.elapsedSeconds) : 0;
-        bar.update(p.bytesRead, { files: `${p.filesDone}/${p.filesTotal}`, eps: fmt(eps) });
-        status.update('ingest', {
-          mode, files_done: p.filesDone, files_total: p.filesTotal, bytes_read: p.bytesRead, bytes_total: p.bytesTotal,
-          events_read: p.eventsRead, inserted: p.inserted, dead_lettered: p.deadLettered, events_per_second: eps,
-          current_file: p.currentFile,
-        });
-      },
-    });
+    logger.info(`Using database ${parseDbUrl(cfg.db).display}`);
+    status = new StatusEmitter({ dir: cfg.statusDir, logger });
+    status.prepare();
+    const signal = interruptSignal();
+    const store = await openStore(cfg.db);
+    try {
+      summary = await ingest(store, {
+        paths, mode, sensor: opts.sensor, batchSize, logger, signal,
+        onProgress: (p) => {
+          const eps = p.elapsedSeconds > 0 ? Math.round(p.eventsRead / p.elapsedSeconds) : 0;
+          progress.update('files', p.bytesRead, p.bytesTotal, 'bytes', `file ${fmt(p.filesDone)}/${fmt(p.filesTotal)}, ${fmt(p.eventsRead)} events, ${fmt(eps)} events/s`);
+          status.update('ingest', {
+            mode, files_done: p.filesDone, files_total: p.filesTotal, bytes_read: p.bytesRead, bytes_total: p.bytesTotal,
+            events_read: p.eventsRead, inserted: p.inserted, dead_lettered: p.deadLettered, events_per_second: eps,
+            current_file: p.currentFile,
+          });
+        },
+      });
+    } finally {
+      await store.close();
+    }
   } finally {
-    bar.stop();
-    await store.close();
+    progress.stop();
   }
   status.update('ingest', {
     mode, files_done: summary.filesDone, files_total: summary.filesTotal, events_read: summary.eventsRead, inserted: summary.inserted,

@@ -1,5 +1,5 @@
 /**
- * A protocol-true Team Cymru bulk whois server (PROTOCOLS.md §1) answering from the
+ * A protocol-true Team Cymru bulk whois server (docs/PROTOCOLS.md §1) answering from the
  * deterministic fake Internet in world.ts. Rows use the measured verbose column widths;
  * every input line counts for `Error: … on line N.` numbering (`begin` = 1).
  *

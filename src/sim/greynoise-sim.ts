@@ -1,5 +1,5 @@
 /**
- * A GreyNoise API simulator (PROTOCOLS.md §2): the Community API v3 and the Enterprise
+ * A GreyNoise API simulator (docs/PROTOCOLS.md §2): the Community API v3 and the Enterprise
  * multi quick check, with a key check, a per-second rate limit, a daily quota and faults.
  * Answers are deterministic for a seed: ~3% of routable IPs are RIOT (business services),
  * ~35% are noise (scanners), the rest are 404 "not observed".
@@ -114,7 +114,7 @@ export function greyNoiseAnswer(ip: string, seed: number, now = Date.now()): Gre
   return { status: 404, body: { ip, noise: false, riot: false, message: NOT_OBSERVED_MESSAGE } };
 }
 
-/** The enterprise quick-check item for `ip` (PROTOCOLS §2.3 codes). */
+/** The enterprise quick-check item for `ip` (docs/PROTOCOLS.md §2.3 codes). */
 export function greyNoiseQuick(ip: string, seed: number): { ip: string; noise: boolean; riot: boolean; code: string } {
   const a = greyNoiseAnswer(ip, seed);
   if (a.status === 400) return { ip, noise: false, riot: false, code: '0x07' };

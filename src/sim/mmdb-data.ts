@@ -1,5 +1,5 @@
 /**
- * The data-section encoder of the MaxMind DB writer (MaxMind-DB spec 2.0, PROTOCOLS.md §3.4).
+ * The data-section encoder of the MaxMind DB writer (MaxMind-DB spec 2.0, docs/PROTOCOLS.md §3.4).
  * Values that were written before become pointers when a pointer is shorter, so identical
  * sub-records (map keys, country maps, AS names) are stored once and shared between records.
  */

@@ -1,6 +1,6 @@
 /**
  * A small MaxMind DB (.mmdb) writer for test, demo and benchmark databases: no npm package
- * writes the format (PROTOCOLS.md §3.4), and the maxmind reader is the proof that ours is right.
+ * writes the format (docs/PROTOCOLS.md §3.4), and the maxmind reader is the proof that ours is right.
  *
  * The search tree is a binary trie over address bits held in two typed arrays. IPv4 lives
  * under ::/96 of an IPv6 tree and is aliased at ::ffff:0:0/96, as in MaxMind's own databases.

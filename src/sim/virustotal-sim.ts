@@ -1,5 +1,5 @@
 /**
- * A VirusTotal v3 file-report simulator (PROTOCOLS.md §5): `GET /api/v3/files/{id}` with
+ * A VirusTotal v3 file-report simulator (docs/PROTOCOLS.md §5): `GET /api/v3/files/{id}` with
  * `x-apikey`, a per-minute rate limit (429 TooManyRequestsError), a daily quota
  * (429 QuotaExceededError), VT-shaped reports for ~70% of SHA-256s and NotFoundError for
  * the rest. Deterministic for a seed.

@@ -3,8 +3,9 @@
  * `<dir>/status.json` for the whole run, rewritten atomically (temp file + rename) at most every
  * few seconds. Writing status must never kill a run: failures are reported once and ignored.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export type RunState = 'running' | 'complete' | 'aborted' | 'failed';
@@ -17,6 +18,8 @@ export interface StatusEmitterOptions {
   logger?: Logger;
   /** Clock, for tests. */
   now?: () => number;
+  /** Told of every update, written or not (the terminal progress display follows the run through it). */
+  onUpdate?: (phase: string, fields: Record<string, unknown>) => void;
 }
 
 export interface UpdateOptions {
@@ -35,11 +38,50 @@ export function phaseFileName(phase: string): string {
   return `${safe === 'status' ? 'phase_status' : safe}.json`;
 }
 
+/** Status files hold host names and counts of an attack log: no world access, whatever the umask. */
+const FILE_MODE = 0o640;
+const DIR_MODE = 0o750;
+const DIR_ERRORS: Record<string, string> = {
+  ENOENT: 'a folder cannot be created there',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'part of the path is a file',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+};
+
+/**
+ * Create `dir` and its missing parents (0750), one level at a time. Node's recursive mkdir loops
+ * forever, synchronously and deaf to signals, under /proc; this walk is bounded by the path's depth.
+ */
+export function ensurePrivateDir(dir: string): void {
+  const missing: string[] = [];
+  for (let cur = resolve(dir); ; cur = dirname(cur)) {
+    try {
+      if (!statSync(cur).isDirectory()) throw Object.assign(new Error(`${cur} is not a folder`), { code: 'ENOTDIR' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(cur) === cur) throw err;
+      missing.push(cur);
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, DIR_MODE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      continue;
+    }
+    chmodSync(d, DIR_MODE);
+  }
+}
+
 export class StatusEmitter {
   readonly dir: string | undefined;
   readonly #minIntervalMs: number;
   readonly #logger: Logger | undefined;
   readonly #now: () => number;
+  readonly #onUpdate: StatusEmitterOptions['onUpdate'];
   readonly #phases = new Map<string, Record<string, unknown>>();
   readonly #dirty = new Set<string>();
   #current: string | null = null;
@@ -55,6 +97,23 @@ export class StatusEmitter {
     this.#minIntervalMs = opts.minIntervalMs ?? 2000;
     this.#logger = opts.logger;
     this.#now = opts.now ?? Date.now;
+    this.#onUpdate = opts.onUpdate;
+  }
+
+  /**
+   * Create the status folder now, so an unusable --status-dir is one clear error (exit 2) before
+   * any work starts rather than a warning later.
+   */
+  prepare(): void {
+    if (this.dir === undefined) return;
+    try {
+      ensurePrivateDir(this.dir);
+      this.#dirReady = true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const why = DIR_ERRORS[code] ?? errorMessage(err);
+      throw new UsageError(`cannot use status folder ${this.dir}: ${why}${code ? ` (${code})` : ''}`);
+    }
   }
 
   get state(): RunState {
@@ -67,6 +126,7 @@ export class StatusEmitter {
    */
   update(phase: string, fields: Record<string, unknown>, opts: UpdateOptions = {}): boolean {
     if (this.#state !== 'running') return false;
+    this.#onUpdate?.(phase, fields);
     this.#phases.set(phase, { ...fields });
     this.#dirty.add(phase);
     this.#current = phase;
@@ -115,10 +175,11 @@ export class StatusEmitter {
     const tmp = join(dir, `.${name}.${process.pid}.${this.#tmpCounter++}.tmp`);
     try {
       if (!this.#dirReady) {
-        mkdirSync(dir, { recursive: true });
+        ensurePrivateDir(dir);
         this.#dirReady = true;
       }
-      writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
+      writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`, { mode: FILE_MODE });
+      chmodSync(tmp, FILE_MODE);
       renameSync(tmp, target);
       return true;
     } catch (err) {

@@ -19,15 +19,26 @@ export interface MigrateResult {
   applied: string[];
 }
 
-async function openAdapter(target: DbTarget): Promise<DialectAdapter> {
-  if (target.dialect === 'sqlite') return SqliteAdapter.open(target.path);
+export interface OpenStoreOptions {
+  /** Bring the schema up to date (default true). */
+  migrate?: boolean;
+  /**
+   * Create a SQLite file that does not exist (default true: `migrate` and the loader). Commands
+   * that only read or update existing data pass false, so a mistyped path is an error (exit 2)
+   * instead of a new empty database. PostgreSQL databases are never created.
+   */
+  create?: boolean;
+}
+
+async function openAdapter(target: DbTarget, opts: OpenStoreOptions): Promise<DialectAdapter> {
+  if (target.dialect === 'sqlite') return SqliteAdapter.open(target.path, { create: opts.create });
   return PostgresAdapter.open(target.connectionString, target.display);
 }
 
 /** Open a database by URL and bring its schema up to date (every command migrates on open). */
-export async function openStore(url: string, opts: { migrate?: boolean } = {}): Promise<Store> {
+export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const target = parseDbUrl(url);
-  const db = await openAdapter(target);
+  const db = await openAdapter(target, opts);
   const store: Store = { db, target, close: () => db.close() };
   if (opts.migrate !== false) {
     try {

@@ -19,7 +19,12 @@ export function parseDbUrl(raw: string, cwd = process.cwd()): DbTarget {
   const url = raw.trim();
   if (url === '') throw new UsageError('--db is empty: give a database URL such as sqlite:cowrie.sqlite or postgresql://user@host/db');
   const lower = url.toLowerCase();
-  if (lower.startsWith('postgresql://') || lower.startsWith('postgres://')) {
+  if (/^postgres(ql)?:/.test(lower)) {
+    // `postgresql:/host/db` (one slash) or `postgresql:user:pw@host` would otherwise be taken for a
+    // SQLite file name and echoed with its password: refuse anything but scheme://.
+    if (!/^postgres(ql)?:\/\//.test(lower)) {
+      throw new UsageError(`malformed PostgreSQL URL: ${lower.startsWith('postgresql') ? 'postgresql' : 'postgres'}: must be followed by // (postgresql://user@host/db)`);
+    }
     try {
       const u = new URL(url);
       if (!u.hostname && !u.searchParams.get('host')) throw new Error('no host');
@@ -31,15 +36,15 @@ export function parseDbUrl(raw: string, cwd = process.cwd()): DbTarget {
   if (lower.startsWith('sqlite:')) {
     let rest = url.slice('sqlite:'.length);
     if (rest.startsWith('///')) rest = rest.slice(3); // sqlite:///rel or sqlite:////abs
-    else if (rest.startsWith('//')) throw new UsageError(`invalid SQLite URL: ${url} (use sqlite:///relative.db or sqlite:////absolute/path.db)`);
+    else if (rest.startsWith('//')) throw new UsageError(`invalid SQLite URL: ${redactUrl(url)} (use sqlite:///relative.db or sqlite:////absolute/path.db)`);
     if (rest === '' || rest === ':memory:') {
-      throw new UsageError(`invalid SQLite URL: ${url} (a file path is required)`);
+      throw new UsageError(`invalid SQLite URL: ${redactUrl(url)} (a file path is required)`);
     }
     const p = path.resolve(cwd, rest);
     return { dialect: 'sqlite', path: p, display: `sqlite:${p}` };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new UsageError(`unsupported database URL scheme: ${redactUrl(url).split('://')[0]}:// (use sqlite:PATH or postgresql://…)`);
+    throw new UsageError(`unsupported database URL scheme: ${url.split('://')[0]}:// (use sqlite:PATH or postgresql://…)`);
   }
   const p = path.resolve(cwd, url);
   return { dialect: 'sqlite', path: p, display: `sqlite:${p}` };

@@ -16,7 +16,7 @@ function sources(dir: string): string[] {
 const files = sources(path.join(ROOT, 'src')).map((f) => ({ rel: path.relative(ROOT, f), text: fs.readFileSync(f, 'utf8') }));
 const imports = (text: string) => [...text.matchAll(/^import[^;]*?from '([^']+)'/gms)].map((m) => m[1]);
 
-/** STYLE.md: dependencies point one way, and dialect differences stay in their folder. */
+/** docs/ARCHITECTURE.md: dependencies point one way, and dialect differences stay in their folder. */
 describe('layering', () => {
   it('only src/store/dialects imports the database drivers', () => {
     const bad = files.filter((f) => !f.rel.startsWith('src/store/dialects/') && imports(f.text).some((m) => m === 'pg' || m === 'better-sqlite3'));

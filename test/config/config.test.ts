@@ -51,3 +51,57 @@ describe('configuration: flag > env > file > default', () => {
     expect(() => loadConfigFile(path.join(dir, 'none.toml'), {})).toThrow(/cannot read config file/);
   });
 });
+
+describe('config files: unknown keys are errors, messages are ours', () => {
+  const write = (text: string) => {
+    const file = path.join(tempDir(), 'cowrie.toml');
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it('names a misspelt top-level key, a misspelt key in a table and an unknown table', () => {
+    expect(() => loadConfigFile(write('db = "sqlite:x.db"\nstatus_directory = "/tmp/s"\n'), {})).toThrow(/unknown key status_directory$/);
+    expect(() => loadConfigFile(write('[enrichment]\ncomit_interval = 50\n'), {})).toThrow(/unknown key enrichment\.comit_interval$/);
+    expect(() => loadConfigFile(write('[greynose]\napi_key = "x"\n'), {})).toThrow(/unknown key greynose$/);
+    expect(() => loadConfigFile(write('enrichment = 5\n'), {})).toThrow(/enrichment must be a table/);
+    for (const f of [write('x = 1\n')]) expect(() => loadConfigFile(f, {})).toThrow(UsageError);
+  });
+
+  it('accepts every documented key', () => {
+    const file = write([
+      'db = "sqlite:x.db"', 'status_dir = "/tmp/s"',
+      '[enrichment]', 'commit_interval = 50', 'stale_days = 7', 'offline = true',
+      '[maxmind]', 'dir = "/m"',
+      '[cymru]', 'host = "h"', 'port = 43', 'batch_size = 100', 'timeout = 5',
+      '[greynoise]', 'url = "https://api.greynoise.io"', 'api_key = "k"', 'rate = 1', 'daily_quota = 5', 'mode = "community"',
+      '[virustotal]', 'url = "https://www.virustotal.com"', 'api_key = "k"', 'rate_per_minute = 4', 'daily_quota = 5',
+    ].join('\n'));
+    const c = resolveConfig({}, {}, loadConfigFile(file, {}));
+    expect(c.commitInterval).toBe(50);
+    expect(c.virustotalRate).toBe(4);
+  });
+
+  it('says what a valid value is, in our words, with where it came from', () => {
+    expect(() => resolveConfig({ commitInterval: 'abc' }, {}, {})).toThrow(/^--commit-interval must be a whole number from 1 to 100000, got "abc"$/);
+    expect(() => resolveConfig({}, { COWRIE_STALE_DAYS: 'soon' }, {})).toThrow(/^COWRIE_STALE_DAYS must be a number ≥ 0, got "soon"$/);
+    expect(() => resolveConfig({}, {}, { greynoise: { daily_quota: 1e300 } })).toThrow(/^config key greynoise\.daily_quota must be a whole number ≥ 0/);
+    expect(() => resolveConfig({ greynoiseMode: 'turbo' }, {}, {})).toThrow(/must be community or enterprise/);
+    try {
+      resolveConfig({ commitInterval: 'abc' }, {}, {});
+    } catch (err) {
+      expect((err as Error).message).not.toMatch(/Invalid input|NaN/);
+    }
+  });
+
+  it('refuses credentials in API URLs and never echoes them', () => {
+    let msg = '';
+    try {
+      resolveConfig({ virustotalUrl: 'https://me:vtsecret@vt.example/' }, {}, {});
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/--virustotal-url must be an http/);
+    expect(msg).not.toContain('vtsecret');
+    expect(() => resolveConfig({ greynoiseUrl: 'ftp://x/' }, {}, {})).toThrow(/--greynoise-url/);
+  });
+});

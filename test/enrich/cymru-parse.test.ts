@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normaliseIp, parseAsnResponse, parseAsnResponseFull, parseBulkResponse } from '../../src/enrich/sources/cymru-parse.js';
 
-// Captures copied verbatim from PROTOCOLS.md §1.4–1.6.
+// Captures copied verbatim from docs/PROTOCOLS.md §1.4–1.6.
 const CAPTURE_2024 = `Bulk mode; whois.cymru.com [2024-10-15 05:46:42 +0000]
 15169   | 74.125.225.229   | 74.125.225.0/24     | US | arin     | 2007-03-13 | GOOGLE, US
 15169   | 2001:4860:4860::8888                     | 2001:4860::/32      | US | arin     | 2005-03-14 | GOOGLE, US

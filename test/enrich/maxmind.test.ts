@@ -8,8 +8,9 @@ import { MAXMIND_TTL_SECONDS, needsCymru, openMaxmind, type MaxmindValue } from 
 import { writeWorldDatabases } from '../../src/sim/mmdb-world.js';
 import { MmdbWriter } from '../../src/sim/mmdb-writer.js';
 import { hash32, worldMaxmindHasAsn, worldNetwork } from '../../src/sim/world.js';
+import { MAXMIND_FIXTURES } from '../helpers/fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/maxmind';
+const FIXTURES = MAXMIND_FIXTURES;
 const TODAY = new Date('2026-11-27T10:00:00Z');
 const dirs: string[] = [];
 

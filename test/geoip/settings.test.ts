@@ -61,7 +61,7 @@ describe('update settings', () => {
     const cfg = resolveConfig({}, { MAXMIND_ACCOUNT_ID: '31' }, { maxmind: { license_key: `file:${keyFile}`, url: 'https://mirror.example.org' } });
     expect(cfg).toMatchObject({ maxmindAccountId: '31', maxmindLicenseKey: 'from-a-file', maxmindUrl: 'https://mirror.example.org' });
     expect(resolveConfig({}, {}, { maxmind: { account_id: 31 } }).maxmindAccountId).toBe('31');
-    expect(() => resolveConfig({}, { MAXMIND_ACCOUNT_ID: 'not-a-number-secret' }, {})).toThrow(/invalid value \(hidden\) for MAXMIND_ACCOUNT_ID/);
+    expect(() => resolveConfig({}, { MAXMIND_ACCOUNT_ID: 'not-a-number-secret' }, {})).toThrow(/MAXMIND_ACCOUNT_ID must be a MaxMind account ID \(a number\), got \(hidden\)/);
     expect(resolveConfig({}, {}, {}).maxmindUrl).toBe('https://download.maxmind.com');
   });
 

@@ -11,8 +11,9 @@ import { readJson } from '../../src/store/schema.js';
 import type { Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
 import { buildWorld, insertIps, logLines, type World } from '../helpers/world.js';
+import { MAXMIND_FIXTURES } from '../helpers/fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/maxmind';
+const FIXTURES = MAXMIND_FIXTURES;
 
 /** MaxMind's own test databases under the names the reader looks for. */
 function fixtureDir(): string {

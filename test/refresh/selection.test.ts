@@ -161,9 +161,9 @@ for (const d of dialectCases()) {
 describe('refresh: bad arguments', () => {
   const db = () => `sqlite:${tempDir()}/x.sqlite`;
   it.each([
-    [['--ips', 'abc'], /^cowrie-enrich: error: --ips takes a whole number or "all", got "abc"$/],
-    [['--sessions', '1.5'], /^cowrie-enrich: error: --sessions takes a whole number or "all", got "1.5"$/],
-    [['--ips', '10', '--commit-interval', '0'], /^cowrie-enrich: error: invalid value "0" for --commit-interval: /],
+    [['--ips', 'abc'], /^cowrie-enrich: error: --ips must be a whole number ≥ 0 or "all", got "abc"$/],
+    [['--sessions', '1.5'], /^cowrie-enrich: error: --sessions must be a whole number ≥ 0 or "all", got "1.5"$/],
+    [['--ips', '10', '--commit-interval', '0'], /^cowrie-enrich: error: --commit-interval must be a whole number from 1 to 100000, got "0"$/],
     [['--sessions', '0', '--files', '0'], /^cowrie-enrich: error: nothing to refresh: /],
   ])('%j exits 2 with one line', async (args, msg) => {
     const r = await runCli('cowrie-enrich', ['refresh', '--db', db(), ...args], { env: { GREYNOISE_API_KEY: '', VT_API_KEY: '' } });

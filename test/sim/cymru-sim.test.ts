@@ -236,7 +236,8 @@ describe('cowrie-sim cymru', () => {
     registerCymruCommand(program);
     for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
     await expect(program.parseAsync(['node', 'cowrie-sim', 'cymru', '--fault-rate', '2'])).rejects.toThrow(/probability/);
-    await expect(program.parseAsync(['node', 'cowrie-sim', 'cymru', '--port', 'x'])).rejects.toThrow(/integer/);
+    await expect(program.parseAsync(['node', 'cowrie-sim', 'cymru', '--port', 'x'])).rejects.toThrow(/whole number from 0 to 65535/);
+    await expect(program.parseAsync(['node', 'cowrie-sim', 'cymru', '--port', '99999'])).rejects.toThrow(/whole number from 0 to 65535/);
   });
 
   it('prints where it listens, serves until told to stop, then prints a summary', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import maxmind, { Reader, type CountryResponse } from 'maxmind';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MmdbTyped, MmdbWriter, mmdbDouble, parseNetwork, type MmdbMap } from '../../src/sim/mmdb-writer.js';
+import { MAXMIND_FIXTURES } from '../helpers/fixtures.js';
 
 type Rec = Record<string, unknown>;
 
@@ -142,7 +143,7 @@ describe('MmdbWriter data section', () => {
   });
 
   it("re-writes MaxMind's own GeoIP2-City test records and reads them back equal", async () => {
-    const fixture = readBuffer(await readFile('/work/shared/fixtures/maxmind/GeoIP2-City-Test.mmdb'));
+    const fixture = readBuffer(await readFile(join(MAXMIND_FIXTURES, 'GeoIP2-City-Test.mmdb')));
     const ips = ['81.2.69.142', '2.125.160.216', '89.160.20.112', '216.160.83.56', '175.16.199.0', '67.43.156.0', '202.196.224.0', '214.1.1.0', '2001:218::'];
     const w = new MmdbWriter({ databaseType: 'GeoIP2-City', languages: ['en', 'zh'] });
     const expected = ips.map((ip) => {

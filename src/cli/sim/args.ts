@@ -3,13 +3,18 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 
-export function intArg(min: number) {
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `expected a whole number ≥ ${min}` : `expected a whole number from ${min} to ${max}`);
+    }
     return n;
   };
 }
+
+/** A TCP port to listen on; 0 lets the system pick a free one. */
+export const portArg = intArg(0, 65535);
 
 export function probabilityArg(v: string): number {
   const n = Number(v);
@@ -74,7 +79,7 @@ export function registerHttpSimCommand<S>(program: Command, spec: HttpSimSpec<S>
     .command(spec.name)
     .description(spec.description)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'TCP port (0 = any free port)', intArg(0), spec.defaultPort)
+    .option('--port <port>', 'TCP port (0 = any free port)', portArg, spec.defaultPort)
     .option('--seed <n>', 'world seed (same seed, same answers)', intArg(0), 1)
     .option('--rate <n>', spec.rateHelp, intArg(0), spec.defaultRate)
     .option('--daily-quota <n>', spec.quotaHelp, intArg(0), spec.defaultQuota)

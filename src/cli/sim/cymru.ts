@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { startCymruSim } from '../../sim/cymru-sim.js';
 import type { CymruSimFaults } from '../../sim/cymru-sim.js';
-import { intArg, probabilityArg as rateArg, waitForStopSignal } from './args.js';
+import { intArg, portArg, probabilityArg as rateArg, waitForStopSignal } from './args.js';
 
 /** Default rate limit: far above a bulk client (≈0.5 connections/s), far below a per-IP query loop. */
 export const DEFAULT_SIM_CONNECTIONS_PER_SECOND = 5;
@@ -30,7 +30,7 @@ export function registerCymruCommand(program: Command): void {
     .command('cymru')
     .description('Team Cymru bulk whois simulator (TCP), answering from the seeded fake Internet')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'TCP port', intArg(0), 4343)
+    .option('--port <port>', 'TCP port (0 = any free port)', portArg, 4343)
     .option('--seed <n>', 'world seed (same seed, same answers)', intArg(0), 1)
     .option('--latency-ms <ms>', 'delay before the first answer of each batch', intArg(0), 0)
     .option('--latency-per-ip-ms <ms>', 'delay before each answered line', intArg(0), 0)

@@ -1,5 +1,5 @@
 /**
- * Parsers for Team Cymru bulk whois answers (PROTOCOLS.md §1.3–1.6).
+ * Parsers for Team Cymru bulk whois answers (docs/PROTOCOLS.md §1.3–1.6).
  * Rows are matched to requests by their IP (or AS) column, never by position:
  * errors replace rows and duplicates add rows, so row order proves nothing.
  * Anything that is not a well-formed row is skipped, never thrown on.

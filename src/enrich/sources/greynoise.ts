@@ -1,7 +1,7 @@
 /**
  * GreyNoise client: Community API v3 (`GET /v3/community/{ip}`, one IP per request) or
  * Enterprise quick check (`POST /v2/noise/multi/quick`, up to 1,000 IPs per request).
- * See PROTOCOLS.md §2. Every request goes through one shared sliding-window limiter, so
+ * See docs/PROTOCOLS.md §2. Every request goes through one shared sliding-window limiter, so
  * the server never sees more than `ratePerSecond` requests in any one-second window.
  * Results are handed to `onResult` as each answer arrives, so the caller can persist it
  * at once and a crash never pays twice for the same answer.
@@ -203,7 +203,7 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
         chunks,
         concurrency,
         async (chunk, s) => {
-          // One Search per request, whatever the number of IPs in it (PROTOCOLS §2.3).
+          // One Search per request, whatever the number of IPs in it (docs/PROTOCOLS.md §2.3).
           const outcome = await call(
             `batch of ${chunk.length} IPs`,
             (rs) =>

@@ -1,6 +1,6 @@
 /**
  * VirusTotal v3 file-report client: `GET {url}/api/v3/files/{sha256}` with `x-apikey`
- * (PROTOCOLS.md §5). Public keys allow 4 requests a minute, so every request goes through
+ * (docs/PROTOCOLS.md §5). Public keys allow 4 requests a minute, so every request goes through
  * one sliding-window limiter; each answer is handed to `onResult` as soon as it arrives.
  */
 import { UsageError } from '../../errors.js';

@@ -34,6 +34,22 @@ function bindable(params: readonly unknown[]): unknown[] {
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
 }
 
+/** Attack logs are not for every local user: a new database is 0640 whatever the umask (SQLite gives its -wal/-shm files the same mode). */
+function createPrivateFile(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'wx', 0o640);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
+  try {
+    fs.fchmodSync(fd, 0o640);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export class SqliteAdapter implements DialectAdapter {
   readonly name = 'sqlite' as const;
   readonly types = TYPES;
@@ -49,9 +65,13 @@ export class SqliteAdapter implements DialectAdapter {
     this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
   }
 
-  static open(file: string): SqliteAdapter {
+  /** `create: false` (cowrie-db info/check, cowrie-enrich refresh): a missing file is an error, not a new empty database. */
+  static open(file: string, opts: { create?: boolean } = {}): SqliteAdapter {
     const dir = path.dirname(file);
     if (!fs.existsSync(dir)) throw new UsageError(`cannot open SQLite database ${file}: folder ${dir} does not exist`);
+    if (opts.create === false && !fs.existsSync(file)) {
+      throw new UsageError(`SQLite database ${file} does not exist (cowrie-db migrate or cowrie-loader creates it)`);
+    }
     // Every command migrates on open, and WAL needs its -wal/-shm files beside the database:
     // say "read-only" up front rather than let SQLite report a vaguer open error.
     const writable = (p: string) => { try { fs.accessSync(p, fs.constants.W_OK); return true; } catch { return false; } };
@@ -60,6 +80,7 @@ export class SqliteAdapter implements DialectAdapter {
     }
     let raw: Database.Database;
     try {
+      createPrivateFile(file);
       raw = new Database(file, { timeout: 15_000 });
       raw.pragma('journal_mode = WAL');
       raw.pragma('synchronous = NORMAL');
