@@ -1,7 +1,10 @@
 /**
- * One Cowrie JSON line → a normalised event or a dead letter. Every eventid is accepted;
- * only lines that are not JSON objects with an eventid and a usable timestamp are dead-lettered.
- * Strings are cleaned of what PostgreSQL rejects (NUL, lone surrogates) so both stores take them.
+ * One Cowrie JSON line → a normalised event or a dead letter. Every eventid is accepted; lines
+ * that are not JSON objects with an eventid and a usable timestamp, that exceed a per-line bound
+ * (nesting, value count), or whose identifiers (session id, shasum) are not what Cowrie writes
+ * are dead-lettered, so no single line can fail a batch.
+ * Strings are cleaned of what PostgreSQL rejects (NUL, lone surrogates) so both stores take them;
+ * the payload's `_cleaned` names the fields that were changed.
  */
 import { hash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -13,7 +16,32 @@ export type DeadLetterReason =
   | 'missing_eventid'
   | 'missing_timestamp'
   | 'bad_timestamp'
-  | 'line_too_long';
+  | 'line_too_long'
+  /** The file's last line has no newline, is not a complete JSON value, and the file is finished. */
+  | 'truncated_line'
+  /** Nested deeper than MAX_JSON_DEPTH. */
+  | 'too_deep'
+  /** More than MAX_JSON_VALUES keys and array elements in all. */
+  | 'too_many_values'
+  /** A number outside the double range (JSON.parse makes it Infinity, which JSON cannot store). */
+  | 'number_out_of_range'
+  /** `session` is not a short token of letters, digits, `-` and `_` (Cowrie writes 12 hex digits). */
+  | 'bad_session_id'
+  /** `shasum` is not 64 hex digits (SHA-256). */
+  | 'bad_shasum';
+
+/** Cowrie events nest 3 levels at most; PostgreSQL's JSONB parser overflows its stack at a few thousand. */
+export const MAX_JSON_DEPTH = 32;
+/** Keys plus array elements in one line; a VirusTotal scan event has a few hundred. */
+export const MAX_JSON_VALUES = 50_000;
+/**
+ * Session ids: Cowrie writes the first 12 hex digits of a UUID4; other tools write 32 hex digits
+ * or a dashed UUID. Up to 64 of these characters keeps every btree entry small.
+ */
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const SHA256_HEX = /^[0-9A-Fa-f]{64}$/;
+/** The `_cleaned` entry for raw NUL bytes that sat outside any string (their field is unknown). */
+export const CLEANED_OUTSIDE_FIELDS = '*';
 
 export interface ParseContext {
   /** The file the line came from (for dead letters and provenance; never part of the hash). */
@@ -42,12 +70,16 @@ export interface ParsedEvent {
   input: string | null;
   url: string | null;
   shasum: string | null;
-  /** Basename of `filename`, else `destfile`, else `outfile`. */
+  /** Basename of `filename` (uploads), else the URL's last path segment, else `destfile`, else `outfile`. */
   filename: string | null;
+  /** The client version; Cowrie 2.0's Python bytes form `b'SSH-2.0-Go'` is unwrapped. */
   version: string | null;
   hassh: string | null;
+  /** `protocol`, else derived from Cowrie 1.x's `system` (transport/factory names): ssh | telnet. */
   protocol: string | null;
   durationSeconds: number | null;
+  /** Top-level fields whose text was cleaned (also stored in the payload as `_cleaned`). */
+  cleaned: string[];
   loginSuccess: boolean;
   loginFailed: boolean;
   source: string;
@@ -79,36 +111,89 @@ export function cleanText(s: string): string {
   return (s as unknown as { toWellFormed(): string }).toWellFormed();
 }
 
-function cleanValue(v: unknown): unknown {
-  if (typeof v === 'string') return cleanText(v);
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(cleanValue);
-  const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(v)) out[cleanText(k)] = cleanValue(val);
-  return out;
-}
-
 // Only escapes can put NUL or lone surrogates into parsed strings (decoded text is well-formed).
 const NEEDS_CLEAN = /\\u(?:0000|[dD][89a-fA-F])/;
 
+type Limit = 'too_deep' | 'too_many_values' | 'number_out_of_range';
+
+/** Thrown inside the walk only; parseLine turns it into a dead letter. */
+class LineLimit {
+  constructor(readonly reason: Limit, readonly detail: string) {}
+}
+
 /**
- * A copy with object keys sorted at every level; JSON.stringify of it is the identity form of
- * an event. Arrays without objects inside are shared, not copied (kex lists are long).
+ * The identity form of an event, built in one walk: object keys sorted at every level, strings
+ * cleaned when the line needs it, and the per-line bounds checked. Objects are created without a
+ * prototype so a `__proto__` key stays an ordinary key (a plain `{}` would swallow it). Arrays
+ * without objects or numbers to check are shared, not copied (kex lists are long).
  */
-function sortKeysDeep(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (x !== null && typeof x === 'object') return v.map(sortKeysDeep);
+class Canonicaliser {
+  values = 0;
+  /** Whether the subtree being walked had text cleaned. */
+  dirty = false;
+
+  constructor(readonly clean: boolean) {}
+
+  value(v: unknown, depth: number): unknown {
+    if (typeof v === 'string') return this.clean ? this.text(v) : v;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new LineLimit('number_out_of_range', 'a number outside the double range');
+      return v;
     }
-    return v;
+    if (v === null || typeof v !== 'object') return v;
+    if (depth >= MAX_JSON_DEPTH) throw new LineLimit('too_deep', `nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      this.count(v.length);
+      let plain = !this.clean;
+      for (let i = 0; i < v.length && plain; i++) {
+        const x = v[i];
+        if ((x !== null && typeof x === 'object') || typeof x === 'number') plain = false;
+      }
+      if (plain) return v;
+      const out = new Array<unknown>(v.length);
+      for (let i = 0; i < v.length; i++) out[i] = this.value(v[i], depth + 1);
+      return out;
+    }
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    this.count(keys.length);
+    const out = Object.create(null) as Record<string, unknown>;
+    const pairs = keys.map((k) => [this.clean ? this.text(k) : k, k] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [k, orig] of pairs) out[k] = this.value(o[orig], depth + 1);
+    return out;
   }
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort();
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < keys.length; i++) out[keys[i]] = sortKeysDeep(o[keys[i]]);
-  return out;
+
+  count(n: number): void {
+    this.values += n;
+    if (this.values > MAX_JSON_VALUES) throw new LineLimit('too_many_values', `more than ${MAX_JSON_VALUES} keys and array elements`);
+  }
+
+  text(s: string): string {
+    const c = cleanText(s);
+    if (c !== s) this.dirty = true;
+    return c;
+  }
+}
+
+/**
+ * The event's canonical copy and the names of its top-level fields that were cleaned. Keys that
+ * clean to the same text (`a` and `a\u0000`) keep the last one, as JSON.parse does with repeats.
+ */
+function canonicalEvent(ev: Record<string, unknown>, clean: boolean): { event: Record<string, unknown>; cleaned: string[] } {
+  const walk = new Canonicaliser(clean);
+  const keys = Object.keys(ev);
+  walk.count(keys.length);
+  const fields = new Map<string, unknown>();
+  const cleaned = new Set<string>();
+  for (const k of keys) {
+    walk.dirty = false;
+    const name = clean ? walk.text(k) : k;
+    fields.set(name, walk.value(ev[k], 1));
+    if (walk.dirty) cleaned.add(name);
+  }
+  const event = Object.create(null) as Record<string, unknown>;
+  for (const k of [...fields.keys()].sort()) event[k] = fields.get(k);
+  return { event, cleaned: [...cleaned].sort() };
 }
 
 const dayCache = new Map<string, number>();
@@ -290,6 +375,39 @@ function baseName(v: unknown): string | null {
   return b === '' ? null : b;
 }
 
+/** The last path segment of a URL as typed (scheme optional; query and fragment dropped), or null. */
+function urlFileName(v: unknown): string | null {
+  const s = nonEmpty(v);
+  if (s === null) return null;
+  let rest = s.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, '');
+  const cut = rest.search(/[?#]/);
+  if (cut !== -1) rest = rest.slice(0, cut);
+  const slash = rest.indexOf('/');
+  if (slash === -1) return null; // only a host: no file name in it
+  return baseName(rest.slice(slash));
+}
+
+/** Cowrie 2.0 logged the client version as Python bytes text: `b'SSH-2.0-Go'`. */
+function clientVersion(v: unknown): string | null {
+  const s = str(v);
+  if (s === null || s.length < 3 || s[0] !== 'b') return s;
+  const q = s[1];
+  return (q === "'" || q === '"') && s[s.length - 1] === q ? s.slice(2, -1) : s;
+}
+
+/**
+ * Cowrie 1.x events have no `protocol`; their `system` names the Twisted transport or factory
+ * (`HoneyPotSSHTransport,523,1.2.3.4`, `cowrie.ssh.factory.CowrieSSHFactory`,
+ * `cowrie.telnet.transport.HoneyPotTelnetFactory`, `CowrieTelnetTransport,0,1.2.3.4`).
+ */
+function protocolOf(protocol: unknown, system: unknown): string | null {
+  const p = nonEmpty(protocol);
+  if (p !== null || typeof system !== 'string') return p;
+  if (/telnet/i.test(system)) return 'telnet';
+  if (/ssh/i.test(system)) return 'ssh';
+  return null;
+}
+
 function num(v: unknown): number | null {
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;
   if (typeof v === 'string' && v.trim() !== '') {
@@ -330,15 +448,33 @@ export function tooLongDeadLetter(rec: LineRecord, source: string): DeadLetter {
   };
 }
 
-/** Parse one log line (bytes or text). Invalid UTF-8 becomes U+FFFD; raw NUL bytes are dropped. */
+/** Copytruncate leaves a run of NUL bytes where the old file's content used to be. */
+const LEADING_NULS = /^\0+/;
+
+/**
+ * JSON text for a line with raw NUL bytes: inside a string a NUL becomes its escape, so the walk
+ * cleans it and names its field; a NUL anywhere else makes the line unparseable as it is, so then
+ * every NUL is dropped and `*` stands for the unknown field.
+ */
+function parseWithNuls(text: string): { value: unknown; outside: boolean } {
+  try {
+    return { value: JSON.parse(text.replaceAll('\0', '\\u0000')), outside: false };
+  } catch {
+    return { value: JSON.parse(text.replaceAll('\0', '')), outside: true };
+  }
+}
+
+/** Parse one log line (bytes or text). Invalid UTF-8 becomes U+FFFD; NUL characters are removed and recorded. */
 export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEvent | DeadLetter {
   let text = typeof input === 'string' ? input : input.toString('utf8');
-  // A raw NUL is not valid inside JSON; copytruncate also leaves runs of them. Drop before parsing.
-  if (text.indexOf('\0') !== -1) text = text.replaceAll('\0', '');
+  if (text.charCodeAt(0) === 0) text = text.replace(LEADING_NULS, '');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark before the first line
+  const rawNuls = text.indexOf('\0') !== -1;
   let value: unknown;
+  let nulsOutside = false;
   try {
-    value = JSON.parse(text);
+    if (rawNuls) ({ value, outside: nulsOutside } = parseWithNuls(text));
+    else value = JSON.parse(text);
   } catch (err) {
     return deadLetter('invalid_json', err instanceof Error ? err.message : String(err), text, input, ctx);
   }
@@ -346,8 +482,16 @@ export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEven
     const what = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
     return deadLetter('not_an_object', `JSON value is ${what}, not an object`, text, input, ctx);
   }
-  let ev = value as Record<string, unknown>;
-  if (text.indexOf('\\u') !== -1 && NEEDS_CLEAN.test(text)) ev = cleanValue(ev) as Record<string, unknown>;
+  let canonical: { event: Record<string, unknown>; cleaned: string[] };
+  try {
+    const clean = rawNuls || (text.indexOf('\\u') !== -1 && NEEDS_CLEAN.test(text));
+    canonical = canonicalEvent(value as Record<string, unknown>, clean);
+  } catch (err) {
+    if (err instanceof LineLimit) return deadLetter(err.reason, err.detail, text, input, ctx);
+    throw err;
+  }
+  const ev = canonical.event;
+  const cleaned = nulsOutside ? [...canonical.cleaned, CLEANED_OUTSIDE_FIELDS].sort() : canonical.cleaned;
   const eventType = ev.eventid;
   if (typeof eventType !== 'string' || eventType === '') {
     const detail = eventType === undefined ? 'no eventid field' : `eventid is ${JSON.stringify(eventType)}`;
@@ -359,17 +503,25 @@ export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEven
   }
   const ts = typeof rawTs === 'string' ? normaliseTimestamp(rawTs) : null;
   if (ts === null) return deadLetter('bad_timestamp', `unparseable timestamp ${JSON.stringify(rawTs)}`, text, input, ctx);
+  const session = ev.session;
+  if (session !== undefined && session !== null && session !== '' && !(typeof session === 'string' && SESSION_ID.test(session))) {
+    return deadLetter('bad_session_id', `session is ${describeValue(session)}, not up to 64 letters, digits, - or _`, text, input, ctx);
+  }
+  const shasum = ev.shasum;
+  if (shasum !== undefined && shasum !== null && shasum !== '' && !(typeof shasum === 'string' && SHA256_HEX.test(shasum))) {
+    return deadLetter('bad_shasum', `shasum is ${describeValue(shasum)}, not 64 hex digits`, text, input, ctx);
+  }
 
-  const payload = JSON.stringify(sortKeysDeep(ev));
+  if (cleaned.length > 0) ev._cleaned = cleaned;
+  const payload = JSON.stringify(ev);
   const duration = num(ev.duration);
   const durationMs = duration === null ? num(ev.duration_ms) : null;
-  const shasum = nonEmpty(ev.shasum);
   return {
     kind: 'event',
     eventType,
     timestamp: ts.iso,
     epochMs: ts.epochMs,
-    sessionId: nonEmpty(ev.session),
+    sessionId: typeof session === 'string' && session !== '' ? session : null,
     srcIp: normaliseIp(ev.src_ip),
     sensor: ctx.sensorOverride !== undefined ? ctx.sensorOverride || null : nonEmpty(ev.sensor),
     payload,
@@ -378,15 +530,22 @@ export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEven
     password: str(ev.password),
     input: str(ev.input),
     url: nonEmpty(ev.url),
-    shasum: shasum !== null && /^[0-9A-F]{64}$/i.test(shasum) ? shasum.toLowerCase() : shasum,
-    filename: baseName(ev.filename) ?? baseName(ev.destfile) ?? baseName(ev.outfile),
-    version: str(ev.version),
+    shasum: typeof shasum === 'string' && shasum !== '' ? shasum.toLowerCase() : null,
+    filename: baseName(ev.filename) ?? urlFileName(ev.url) ?? baseName(ev.destfile) ?? baseName(ev.outfile),
+    version: clientVersion(ev.version),
     hassh: nonEmpty(ev.hassh),
-    protocol: nonEmpty(ev.protocol),
+    protocol: protocolOf(ev.protocol, ev.system),
     durationSeconds: duration ?? (durationMs === null ? null : durationMs / 1000),
+    cleaned,
     loginSuccess: eventType === 'cowrie.login.success',
     loginFailed: eventType === 'cowrie.login.failed',
     source: ctx.source,
     offset: ctx.offset,
   };
+}
+
+/** A short, one-line description of a hostile value for a dead letter's detail. */
+function describeValue(v: unknown): string {
+  if (typeof v !== 'string') return `a ${Array.isArray(v) ? 'array' : typeof v}`;
+  return v.length > 40 ? `${v.length} characters long` : JSON.stringify(v);
 }
