@@ -25,6 +25,8 @@ export type DeadLetterReason =
   | 'too_many_values'
   /** A number outside the double range (JSON.parse makes it Infinity, which JSON cannot store). */
   | 'number_out_of_range'
+  /** `eventid` is not up to 128 printable ASCII characters (Cowrie's are `cowrie.<word>.<word>`). */
+  | 'bad_eventid'
   /** `session` is not a short token of letters, digits, `-` and `_` (Cowrie writes 12 hex digits). */
   | 'bad_session_id'
   /** `shasum` is not 64 hex digits (SHA-256). */
@@ -40,6 +42,8 @@ export const MAX_JSON_VALUES = 50_000;
  */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const SHA256_HEX = /^[0-9A-Fa-f]{64}$/;
+/** Any event type is stored, but as a short printable name: it is shown in reports and terminals. */
+const EVENT_ID = /^[\x21-\x7e]{1,128}$/;
 /** The `_cleaned` entry for raw NUL bytes that sat outside any string (their field is unknown). */
 export const CLEANED_OUTSIDE_FIELDS = '*';
 
@@ -497,6 +501,7 @@ export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEven
     const detail = eventType === undefined ? 'no eventid field' : `eventid is ${JSON.stringify(eventType)}`;
     return deadLetter('missing_eventid', detail, text, input, ctx);
   }
+  if (!EVENT_ID.test(eventType)) return deadLetter('bad_eventid', `eventid is ${describeValue(eventType)}, not up to 128 printable ASCII characters`, text, input, ctx);
   const rawTs = ev.timestamp;
   if (rawTs === undefined || rawTs === null || rawTs === '') {
     return deadLetter('missing_timestamp', 'no timestamp field', text, input, ctx);

@@ -265,6 +265,8 @@ describe('hostile lines are dead letters, never errors (issue 8 items 21, 22, 28
     ['bad_session_id', line({ session: 12 })],
     ['bad_shasum', line({ eventid: 'cowrie.session.file_download', shasum: 'f'.repeat(3000) })],
     ['bad_shasum', line({ eventid: 'cowrie.session.file_download', shasum: { a: 1 } })],
+    ['bad_eventid', line({ eventid: 'cowrie.\u001b[2J' })],
+    ['bad_eventid', line({ eventid: 'e'.repeat(129) })],
   ])('%s', (reason, text) => {
     const d = dead(text);
     expect(d.reason).toBe(reason);
