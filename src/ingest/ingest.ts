@@ -34,7 +34,7 @@ export type FileFailureReason = 'cowrie_text_log' | 'not_json_log' | 'read_error
 export interface FileFailure {
   path: string;
   reason: FileFailureReason;
-  /** One line, file name escaped for the terminal. */
+  /** One line naming the file; escaped for the terminal in IngestSummary.failures. */
   message: string;
 }
 
@@ -174,10 +174,9 @@ async function sniffNotJson(path: string): Promise<FileFailure | null> {
     if (++seen >= SNIFF_LINES) break;
   }
   if (first === null) return null; // empty: nothing to load, nothing wrong
-  const shown = escapeControl(path);
   return TEXT_LOG_LINE.test(first)
-    ? { path, reason: 'cowrie_text_log', message: `${shown} is Cowrie's text log, not its JSON log: load cowrie.json ([output_jsonlog]) instead` }
-    : { path, reason: 'not_json_log', message: `${shown} is not a Cowrie JSON log (its first lines are not JSON objects)` };
+    ? { path, reason: 'cowrie_text_log', message: `${path} is Cowrie's text log, not its JSON log: load cowrie.json ([output_jsonlog]) instead` }
+    : { path, reason: 'not_json_log', message: `${path} is not a Cowrie JSON log (its first lines are not JSON objects)` };
 }
 
 /** Load Cowrie JSON logs; every committed transaction carries its cursor, so a killed run resumes exactly. */
@@ -222,9 +221,11 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
     opts.onProgress?.(s);
   };
   const fail = (f: FileFailure, log: boolean) => {
+    // Error texts quote the file name too (Node's own messages, the reader's): escape all of it.
+    const message = escapeControl(f.message);
     s.filesFailed.push(f.path);
-    s.failures.push(f);
-    if (log) logger.error(f.message);
+    s.failures.push({ ...f, message });
+    if (log) logger.error(message);
   };
   logger.info(`Loading ${fmt(found.files.length)} file(s) in ${opts.mode} mode into ${store.target.display}`);
 
@@ -243,7 +244,7 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
         continue;
       }
     } catch (err) {
-      fail({ path, reason: 'read_error', message: `Cannot read ${shown}: ${errorMessage(err)}` }, true);
+      fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
       continue;
     }
     if (plan.skip) {
@@ -262,7 +263,7 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
       logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
     } catch (err) {
       if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; break; }
-      fail({ path, reason: 'read_error', message: `Failed to load ${shown}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
+      fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
     }
     s.bytesRead = bytesBefore + plan.size;
     progress();
