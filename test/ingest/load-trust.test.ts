@@ -8,7 +8,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJson } from '../../src/store/schema.js';
-import type { Store } from '../../src/store/store.js';
+import { openStore, type Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
 import { count, ev, load, snapshot, writeLines, freshStores } from './load-helpers.js';
 
@@ -137,6 +137,34 @@ for (const d of dialectCases()) {
         snaps.push(await snapshot(s));
       }
       expect(snaps[1]).toEqual(snaps[0]);
+    });
+
+    it('migration 2 turns an older database\'s event counts into distinct downloaded files', async () => {
+      const sid = 'c0ffee00beef';
+      const f = writeLines(path.join(dir(), 'cowrie.json.1'), [
+        ev('cowrie.session.file_download', sid, 1, { url: 'http://x/a', shasum: SHA_A }),
+        ev('cowrie.session.file_download', sid, 2, { url: 'http://x/a', shasum: SHA_A }),
+        ev('cowrie.session.connect', 'f00dfeed0001', 3),
+      ]);
+      const url = await d.newUrl();
+      let s = await openStore(url);
+      await load(s, [f]);
+      // What version 1 left behind: no flag, file_downloads counted events.
+      await s.db.run('ALTER TABLE files DROP COLUMN downloaded');
+      await s.db.run('UPDATE session_summaries SET file_downloads = 2 WHERE session_id = ?', [sid]);
+      await s.db.run("UPDATE schema_state SET value = '1' WHERE key = 'schema_version'");
+      await s.close();
+      s = await openStore(url);
+      try {
+        const rows = await s.db.query<{ session_id: string; file_downloads: number }>('SELECT session_id, file_downloads FROM session_summaries ORDER BY session_id');
+        expect(rows.map((r) => [r.session_id, Number(r.file_downloads)])).toEqual([[sid, 1], ['f00dfeed0001', 0]]);
+        // Later loads keep the count right.
+        await load(s, [f]);
+        const [again] = await s.db.query<{ file_downloads: number }>('SELECT file_downloads FROM session_summaries WHERE session_id = ?', [sid]);
+        expect(Number(again.file_downloads)).toBe(1);
+      } finally {
+        await s.close();
+      }
     });
 
     it("old Cowrie logs: protocol from `system`, b'…' client version unwrapped", async () => {
