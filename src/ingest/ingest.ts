@@ -6,37 +6,16 @@ import { loadCursors, writeIngestTransaction, type CursorRow, type DeadLetterRow
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { escapeControl } from '../text.js';
-import { detectCompression, findLogFiles, FOLDER_PATTERNS, hashFirstLine, readLines, type Compression, type LineReader, type LineRecord, type ReadSummary } from './reader.js';
+import { detectCompression, findLogFiles, FOLDER_PATTERNS, hashFirstLine, readLines, type LineReader, type LineRecord, type ReadSummary } from './reader.js';
+import { isFinished, LIVE_FILE_QUIET_MS, sniffNotJson, type FileFailure, type HeldBackReason } from './file-kind.js';
 import { isDeadLetter, parseLine, tooLongDeadLetter, type DeadLetter, type ParsedEvent } from './parse.js';
 import { SummaryBuilder, type SummarisableEvent } from './summarise.js';
 
 /** Events per transaction unless told otherwise: large, because SQLite pays per commit (WAL checkpoints). */
 export const DEFAULT_BATCH_SIZE = 50_000;
 
-/**
- * A plain file under a live name (`cowrie.json`, `cowrie.2023-11-30.json`) whose mtime is at least
- * this old counts as finished: its last line is loaded even without a newline (delta mode), and a
- * last line that is not complete JSON becomes a `truncated_line` dead letter. Cowrie writes whole
- * lines, so five quiet minutes mean the writer is gone, not mid-line.
- */
-export const LIVE_FILE_QUIET_MS = 5 * 60 * 1000;
+export { LIVE_FILE_QUIET_MS, type FileFailure, type FileFailureReason, type HeldBackReason } from './file-kind.js';
 
-/** Why the last line of a file was left for a later run (not stored, not dead-lettered). */
-export type HeldBackReason =
-  /** Not complete JSON yet, and the file may still grow. */
-  | 'incomplete_line'
-  /** Complete, but in delta mode the live file changed less than LIVE_FILE_QUIET_MS ago. */
-  | 'live_file';
-
-/** Why a whole file could not be loaded. */
-export type FileFailureReason = 'cowrie_text_log' | 'not_json_log' | 'read_error';
-
-export interface FileFailure {
-  path: string;
-  reason: FileFailureReason;
-  /** One line naming the file; escaped for the terminal in IngestSummary.failures. */
-  message: string;
-}
 
 export interface IngestOptions {
   paths: string[];
@@ -104,12 +83,6 @@ interface FilePlan {
   loadCompleteTail: boolean;
 }
 
-/** `cowrie.json.1`, `cowrie.json.2024-01-01`, `….gz`: names a file gets once it is rotated away. */
-const ROTATED_NAME = /\.json\.[^/]+$/i;
-
-function isFinished(path: string, compression: Compression, mtimeMs: number, now: number): boolean {
-  return compression !== 'none' || ROTATED_NAME.test(path) || now - mtimeMs >= LIVE_FILE_QUIET_MS;
-}
 
 type Row = EventRow & SummarisableEvent;
 
@@ -153,31 +126,6 @@ async function planFile(path: string, mode: IngestOptions['mode'], cursors: Map<
   return { ...base, firstLineHash, generation: prev ? prev.generation + 1 : 0 };
 }
 
-/** Cowrie's text log starts each line with its timestamp and the Twisted system in brackets. */
-const TEXT_LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d) \[/;
-/** Lines looked at to tell a JSON log from something else. */
-const SNIFF_LINES = 5;
-
-/**
- * A file read from its start must look like a JSON log: at least one of its first few lines
- * starts with `{` (after copytruncate NULs and a byte-order mark). Otherwise it is Cowrie's text
- * log or something else, and reading it would only fill the dead-letter table.
- */
-async function sniffNotJson(path: string): Promise<FileFailure | null> {
-  let first: string | null = null;
-  let seen = 0;
-  for await (const rec of readLines(path, { yieldPartial: true, maxLineBytes: 64 * 1024 })) {
-    const text = rec.line.subarray(0, 256).toString('utf8').replace(/^[\0\ufeff\s]+/, '');
-    if (text === '') continue;
-    if (text.startsWith('{')) return null;
-    first ??= text;
-    if (++seen >= SNIFF_LINES) break;
-  }
-  if (first === null) return null; // empty: nothing to load, nothing wrong
-  return TEXT_LOG_LINE.test(first)
-    ? { path, reason: 'cowrie_text_log', message: `${path} is Cowrie's text log, not its JSON log: load cowrie.json ([output_jsonlog]) instead` }
-    : { path, reason: 'not_json_log', message: `${path} is not a Cowrie JSON log (its first lines are not JSON objects)` };
-}
 
 /** Load Cowrie JSON logs; every committed transaction carries its cursor, so a killed run resumes exactly. */
 export async function ingest(store: Store, opts: IngestOptions): Promise<IngestSummary> {

@@ -8,7 +8,11 @@
  */
 import { hash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
+import { canonicalEvent, cleanText, LineLimit, NEEDS_CLEAN } from './canonical.js';
+import { baseName, clientVersion, nonEmpty, num, protocolOf, str, urlFileName } from './fields.js';
 import type { LineRecord } from './reader.js';
+
+export { cleanText, MAX_JSON_DEPTH, MAX_JSON_VALUES } from './canonical.js';
 
 export type DeadLetterReason =
   | 'invalid_json'
@@ -19,7 +23,7 @@ export type DeadLetterReason =
   | 'line_too_long'
   /** The file's last line has no newline, is not a complete JSON value, and the file is finished. */
   | 'truncated_line'
-  /** Nested deeper than MAX_JSON_DEPTH. */
+  /** Nested deeper than MAX_JSON_DEPTH (canonical.ts). */
   | 'too_deep'
   /** More than MAX_JSON_VALUES keys and array elements in all. */
   | 'too_many_values'
@@ -32,10 +36,6 @@ export type DeadLetterReason =
   /** `shasum` is not 64 hex digits (SHA-256). */
   | 'bad_shasum';
 
-/** Cowrie events nest 3 levels at most; PostgreSQL's JSONB parser overflows its stack at a few thousand. */
-export const MAX_JSON_DEPTH = 32;
-/** Keys plus array elements in one line; a VirusTotal scan event has a few hundred. */
-export const MAX_JSON_VALUES = 50_000;
 /**
  * Session ids: Cowrie writes the first 12 hex digits of a UUID4; other tools write 32 hex digits
  * or a dashed UUID. Up to 64 of these characters keeps every btree entry small.
@@ -108,97 +108,6 @@ export function isDeadLetter(r: ParsedEvent | DeadLetter): r is DeadLetter {
 }
 
 const sha256 = (data: string | Buffer): string => hash('sha256', data, 'hex');
-
-/** NUL → removed, lone surrogates → U+FFFD. */
-export function cleanText(s: string): string {
-  if (s.indexOf('\0') !== -1) s = s.replaceAll('\0', '');
-  return (s as unknown as { toWellFormed(): string }).toWellFormed();
-}
-
-// Only escapes can put NUL or lone surrogates into parsed strings (decoded text is well-formed).
-const NEEDS_CLEAN = /\\u(?:0000|[dD][89a-fA-F])/;
-
-type Limit = 'too_deep' | 'too_many_values' | 'number_out_of_range';
-
-/** Thrown inside the walk only; parseLine turns it into a dead letter. */
-class LineLimit {
-  constructor(readonly reason: Limit, readonly detail: string) {}
-}
-
-/**
- * The identity form of an event, built in one walk: object keys sorted at every level, strings
- * cleaned when the line needs it, and the per-line bounds checked. Objects are created without a
- * prototype so a `__proto__` key stays an ordinary key (a plain `{}` would swallow it). Arrays
- * without objects or numbers to check are shared, not copied (kex lists are long).
- */
-class Canonicaliser {
-  values = 0;
-  /** Whether the subtree being walked had text cleaned. */
-  dirty = false;
-
-  constructor(readonly clean: boolean) {}
-
-  value(v: unknown, depth: number): unknown {
-    if (typeof v === 'string') return this.clean ? this.text(v) : v;
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new LineLimit('number_out_of_range', 'a number outside the double range');
-      return v;
-    }
-    if (v === null || typeof v !== 'object') return v;
-    if (depth >= MAX_JSON_DEPTH) throw new LineLimit('too_deep', `nested deeper than ${MAX_JSON_DEPTH} levels`);
-    if (Array.isArray(v)) {
-      this.count(v.length);
-      let plain = !this.clean;
-      for (let i = 0; i < v.length && plain; i++) {
-        const x = v[i];
-        if ((x !== null && typeof x === 'object') || typeof x === 'number') plain = false;
-      }
-      if (plain) return v;
-      const out = new Array<unknown>(v.length);
-      for (let i = 0; i < v.length; i++) out[i] = this.value(v[i], depth + 1);
-      return out;
-    }
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    this.count(keys.length);
-    const out = Object.create(null) as Record<string, unknown>;
-    const pairs = keys.map((k) => [this.clean ? this.text(k) : k, k] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [k, orig] of pairs) out[k] = this.value(o[orig], depth + 1);
-    return out;
-  }
-
-  count(n: number): void {
-    this.values += n;
-    if (this.values > MAX_JSON_VALUES) throw new LineLimit('too_many_values', `more than ${MAX_JSON_VALUES} keys and array elements`);
-  }
-
-  text(s: string): string {
-    const c = cleanText(s);
-    if (c !== s) this.dirty = true;
-    return c;
-  }
-}
-
-/**
- * The event's canonical copy and the names of its top-level fields that were cleaned. Keys that
- * clean to the same text (`a` and `a\u0000`) keep the last one, as JSON.parse does with repeats.
- */
-function canonicalEvent(ev: Record<string, unknown>, clean: boolean): { event: Record<string, unknown>; cleaned: string[] } {
-  const walk = new Canonicaliser(clean);
-  const keys = Object.keys(ev);
-  walk.count(keys.length);
-  const fields = new Map<string, unknown>();
-  const cleaned = new Set<string>();
-  for (const k of keys) {
-    walk.dirty = false;
-    const name = clean ? walk.text(k) : k;
-    fields.set(name, walk.value(ev[k], 1));
-    if (walk.dirty) cleaned.add(name);
-  }
-  const event = Object.create(null) as Record<string, unknown>;
-  for (const k of [...fields.keys()].sort()) event[k] = fields.get(k);
-  return { event, cleaned: [...cleaned].sort() };
-}
 
 const dayCache = new Map<string, number>();
 
@@ -358,67 +267,6 @@ export function normaliseIp(raw: unknown): string | null {
   if (ipCache.size >= 50_000) ipCache.clear();
   ipCache.set(raw, ip);
   return ip;
-}
-
-function str(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return null;
-}
-
-function nonEmpty(v: unknown): string | null {
-  const s = str(v);
-  return s === '' ? null : s;
-}
-
-function baseName(v: unknown): string | null {
-  const s = nonEmpty(v);
-  if (s === null) return null;
-  const cut = Math.max(s.lastIndexOf('/'), s.lastIndexOf('\\'));
-  const b = s.slice(cut + 1);
-  return b === '' ? null : b;
-}
-
-/** The last path segment of a URL as typed (scheme optional; query and fragment dropped), or null. */
-function urlFileName(v: unknown): string | null {
-  const s = nonEmpty(v);
-  if (s === null) return null;
-  let rest = s.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, '');
-  const cut = rest.search(/[?#]/);
-  if (cut !== -1) rest = rest.slice(0, cut);
-  const slash = rest.indexOf('/');
-  if (slash === -1) return null; // only a host: no file name in it
-  return baseName(rest.slice(slash));
-}
-
-/** Cowrie 2.0 logged the client version as Python bytes text: `b'SSH-2.0-Go'`. */
-function clientVersion(v: unknown): string | null {
-  const s = str(v);
-  if (s === null || s.length < 3 || s[0] !== 'b') return s;
-  const q = s[1];
-  return (q === "'" || q === '"') && s[s.length - 1] === q ? s.slice(2, -1) : s;
-}
-
-/**
- * Cowrie 1.x events have no `protocol`; their `system` names the Twisted transport or factory
- * (`HoneyPotSSHTransport,523,1.2.3.4`, `cowrie.ssh.factory.CowrieSSHFactory`,
- * `cowrie.telnet.transport.HoneyPotTelnetFactory`, `CowrieTelnetTransport,0,1.2.3.4`).
- */
-function protocolOf(protocol: unknown, system: unknown): string | null {
-  const p = nonEmpty(protocol);
-  if (p !== null || typeof system !== 'string') return p;
-  if (/telnet/i.test(system)) return 'telnet';
-  if (/ssh/i.test(system)) return 'ssh';
-  return null;
-}
-
-function num(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : null;
-  }
-  return null;
 }
 
 function oneLine(s: string): string {
