@@ -3,6 +3,7 @@ import { loadConfigFile, resolveConfig } from '../config/config.js';
 import { UserError, UsageError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ingest, type IngestSummary } from '../ingest/ingest.js';
 import { fmt } from '../log.js';
+import { escapeControl } from '../text.js';
 import { StatusEmitter } from '../status/emitter.js';
 import { createProgress, progressIntervalMs, progressMode } from '../status/progress.js';
 import { openStore } from '../store/store.js';
@@ -14,10 +15,25 @@ interface LoaderOpts {
   statusDir?: string; verbose?: boolean; quiet?: boolean;
 }
 
+/** Names in a summary line: escaped (attacker-influenced file names), at most a few. */
+function names(paths: string[]): string {
+  const shown = paths.slice(0, 5).map(escapeControl).join(', ');
+  return paths.length > 5 ? `${shown}, … ${fmt(paths.length - 5)} more` : shown;
+}
+
+/**
+ * The run in one line. `files` counts files read (found minus unchanged, failed and missing);
+ * `dead_lettered` counts bad lines read, of which `new` were not in the table yet; `held_back`
+ * counts last lines without a newline left for a later run.
+ */
 function summaryLine(s: IngestSummary): string {
-  return `files=${fmt(s.files)} (skipped ${fmt(s.filesSkipped)}, failed ${fmt(s.filesFailed.length)}) events_read=${fmt(s.eventsRead)} inserted=${fmt(s.inserted)} `
-    + `duplicates=${fmt(s.duplicates)} dead_lettered=${fmt(s.deadLettered)} new_sessions=${fmt(s.sessions)} new_ips=${fmt(s.newIps)} `
-    + `seconds=${s.elapsedSeconds.toFixed(1)} events_per_s=${fmt(Math.round(s.eventsPerSecond))}`;
+  const missing = s.missing.length ? ` [${names(s.missing)}]` : '';
+  const links = s.linksNotFollowed.length ? ` links_not_followed=${fmt(s.linksNotFollowed.length)}` : '';
+  return `files=${fmt(s.files)} (found ${fmt(s.filesFound)}, unchanged ${fmt(s.filesSkipped)}, missing ${fmt(s.missing.length)}${missing}, failed ${fmt(s.filesFailed.length)})${links} `
+    + `events_read=${fmt(s.eventsRead)} inserted=${fmt(s.inserted)} duplicates=${fmt(s.duplicates)} `
+    + `dead_lettered=${fmt(s.deadLettered)} (new ${fmt(s.deadLetteredNew)}, already known ${fmt(s.deadLettered - s.deadLetteredNew)}) `
+    + `held_back=${fmt(s.partialLines)} (incomplete_line ${fmt(s.heldBack.incomplete_line)}, live_file ${fmt(s.heldBack.live_file)}) cleaned=${fmt(s.cleaned)} `
+    + `new_sessions=${fmt(s.sessions)} new_ips=${fmt(s.newIps)} seconds=${s.elapsedSeconds.toFixed(1)} events_per_s=${fmt(Math.round(s.eventsPerSecond))}`;
 }
 
 async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): Promise<void> {
@@ -54,15 +70,22 @@ async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): P
     progress.stop();
   }
   status.update('ingest', {
-    mode, files_done: summary.filesDone, files_total: summary.filesTotal, events_read: summary.eventsRead, inserted: summary.inserted,
-    duplicates: summary.duplicates, dead_lettered: summary.deadLettered, new_sessions: summary.sessions, new_ips: summary.newIps,
-    events_per_second: Math.round(summary.eventsPerSecond), files_failed: summary.filesFailed,
+    mode, files_done: summary.filesDone, files_total: summary.filesTotal, files_read: summary.files, files_unchanged: summary.filesSkipped,
+    events_read: summary.eventsRead, inserted: summary.inserted, duplicates: summary.duplicates,
+    dead_lettered: summary.deadLettered, dead_lettered_new: summary.deadLetteredNew, cleaned: summary.cleaned,
+    held_back: { total: summary.partialLines, ...summary.heldBack },
+    new_sessions: summary.sessions, new_ips: summary.newIps, events_per_second: Math.round(summary.eventsPerSecond),
+    files_failed: summary.failures.map((f) => ({ path: f.path, reason: f.reason })), missing: summary.missing, links_not_followed: summary.linksNotFollowed,
   }, { force: true });
   status.finish(summary.interrupted ? 'aborted' : summary.filesFailed.length || summary.missing.length ? 'failed' : 'complete');
   if (!opts.quiet) process.stdout.write(`${summaryLine(summary)}\n`);
   if (summary.interrupted) throw new UserError('interrupted: committed batches are kept; run again to continue from the cursor', 130);
   const bad = summary.filesFailed.length + summary.missing.length;
-  if (bad) throw new UserError(`${bad} file(s) could not be loaded: ${[...summary.missing, ...summary.filesFailed].join(', ')}`, 1);
+  if (bad === 1 && summary.failures.length === 1 && summary.failures[0].reason !== 'read_error') throw new UserError(summary.failures[0].message, 1);
+  if (bad) {
+    const why = [...summary.missing.map(escapeControl), ...summary.failures.map((f) => (f.reason === 'read_error' ? escapeControl(f.path) : f.message))];
+    throw new UserError(`${bad} file(s) could not be loaded: ${why.join(', ')}`, 1);
+  }
 }
 
 function addLoaderOptions(cmd: Command): Command {

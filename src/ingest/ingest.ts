@@ -5,12 +5,17 @@ import { fmt, type Logger } from '../log.js';
 import { loadCursors, writeIngestTransaction, type CursorRow, type DeadLetterRow, type EventRow } from '../store/ingest-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
-import { detectCompression, findLogFiles, hashFirstLine, readLines, type LineReader, type LineRecord, type ReadSummary } from './reader.js';
-import { isDeadLetter, parseLine, tooLongDeadLetter } from './parse.js';
+import { escapeControl } from '../text.js';
+import { detectCompression, findLogFiles, FOLDER_PATTERNS, hashFirstLine, readLines, type LineReader, type LineRecord, type ReadSummary } from './reader.js';
+import { isFinished, LIVE_FILE_QUIET_MS, sniffNotJson, type FileFailure, type HeldBackReason } from './file-kind.js';
+import { isDeadLetter, parseLine, tooLongDeadLetter, type DeadLetter, type ParsedEvent } from './parse.js';
 import { SummaryBuilder, type SummarisableEvent } from './summarise.js';
 
 /** Events per transaction unless told otherwise: large, because SQLite pays per commit (WAL checkpoints). */
 export const DEFAULT_BATCH_SIZE = 50_000;
+
+export { LIVE_FILE_QUIET_MS, type FileFailure, type FileFailureReason, type HeldBackReason } from './file-kind.js';
+
 
 export interface IngestOptions {
   paths: string[];
@@ -37,14 +42,29 @@ export interface IngestProgress {
 }
 
 export interface IngestSummary extends IngestProgress {
+  /** Files read this run (to their end, or as far as the run got); not skipped, not failed. */
   files: number;
+  /** Files the paths expanded to. */
+  filesFound: number;
+  /** Unchanged since the last delta run: not read. */
   filesSkipped: number;
   filesFailed: string[];
+  /** The same failures with their reason. */
+  failures: FileFailure[];
+  /** Paths that match nothing, and folders without Cowrie JSON logs. */
   missing: string[];
+  /** Links inside a folder or glob that lead out of it (not followed). */
+  linksNotFollowed: string[];
   duplicates: number;
+  /** Of `deadLettered` (lines), how many were not already in dead_letter_events. */
+  deadLetteredNew: number;
+  /** Events read whose text was cleaned (NUL removed, lone surrogates replaced); see `_cleaned`. */
+  cleaned: number;
   sessions: number;
   newIps: number;
+  /** Last lines left for a later run, in all. */
   partialLines: number;
+  heldBack: Record<HeldBackReason, number>;
   eventsPerSecond: number;
   interrupted: boolean;
 }
@@ -57,7 +77,12 @@ interface FilePlan {
   generation: number;
   firstLineHash: string | null;
   skip: boolean;
+  /** Nothing will be appended any more: compressed, a rotated name, or quiet for LIVE_FILE_QUIET_MS. */
+  finished: boolean;
+  /** A last line without a newline that is complete JSON is loaded (bulk mode, or finished). */
+  loadCompleteTail: boolean;
 }
+
 
 type Row = EventRow & SummarisableEvent;
 
@@ -73,7 +98,12 @@ async function planFile(path: string, mode: IngestOptions['mode'], cursors: Map<
   const st = await fs.stat(path);
   const inode = `${st.dev}:${st.ino}`;
   const prev = cursors.get(path);
-  const base = { path, inode, size: st.size, generation: prev ? prev.generation : 0, firstLineHash: null, skip: false, startOffset: 0 };
+  const compression = await detectCompression(path);
+  const finished = isFinished(path, compression, st.mtimeMs, Date.now());
+  const base = {
+    path, inode, size: st.size, generation: prev ? prev.generation : 0, firstLineHash: null, skip: false, startOffset: 0,
+    finished, loadCompleteTail: mode === 'bulk' || finished,
+  };
   if (mode === 'bulk') return base;
   // Cheap check first: a file whose size and inode are unchanged since it was read to the end has nothing new.
   if (prev && prev.inode === inode && prev.sourceSize === st.size && prev.byteOffset > 0) {
@@ -81,7 +111,7 @@ async function planFile(path: string, mode: IngestOptions['mode'], cursors: Map<
   }
   const firstLineHash = await hashFirstLine(path);
   // A plain file shorter than the cursor was truncated, whatever its first line says.
-  const plain = (await detectCompression(path)) === 'none';
+  const plain = compression === 'none';
   const fits = (c: CursorRow) => !plain || c.byteOffset <= st.size;
   if (prev && prev.inode === inode && prev.firstLineHash === firstLineHash && fits(prev)) {
     return { ...base, firstLineHash, startOffset: prev.byteOffset };
@@ -96,6 +126,7 @@ async function planFile(path: string, mode: IngestOptions['mode'], cursors: Map<
   return { ...base, firstLineHash, generation: prev ? prev.generation + 1 : 0 };
 }
 
+
 /** Load Cowrie JSON logs; every committed transaction carries its cursor, so a killed run resumes exactly. */
 export async function ingest(store: Store, opts: IngestOptions): Promise<IngestSummary> {
   const started = Date.now();
@@ -103,7 +134,18 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
   const { logger } = opts;
   const ingestId = crypto.randomUUID();
   const found = await findLogFiles(opts.paths);
-  for (const m of found.missing) logger.error(`No such file or folder: ${m}`);
+  const missing = [...found.missing, ...found.empty];
+  if (found.files.length === 0) {
+    // Nothing to read at all: one line that says why, instead of an empty summary.
+    const parts: string[] = [];
+    if (found.empty.length) parts.push(`no Cowrie JSON logs (${FOLDER_PATTERNS.join(', ')}) in ${found.empty.map(escapeControl).join(', ')}`);
+    if (found.missing.length) parts.push(`no such file or folder: ${found.missing.map(escapeControl).join(', ')}`);
+    if (found.linksLeaving.length) parts.push(`${found.linksLeaving.length} link(s) leading out of the folder not followed`);
+    throw new UserError(`nothing to load: ${parts.join('; ')}`, 1);
+  }
+  for (const m of found.missing) logger.error(`No such file or folder: ${escapeControl(m)}`);
+  for (const m of found.empty) logger.error(`No Cowrie JSON logs (${FOLDER_PATTERNS.join(', ')}) in ${escapeControl(m)}`);
+  for (const l of found.linksLeaving) logger.warn(`Not following ${escapeControl(l)}: a link that leads out of the folder (name the file itself to load it)`);
   const cursors = await loadCursors(store.db);
   const byIdentity = new Map<string, CursorRow>();
   for (const c of cursors.values()) {
@@ -115,9 +157,10 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
   }
 
   const s: IngestSummary = {
-    files: found.files.length, filesDone: 0, filesTotal: found.files.length, filesSkipped: 0, filesFailed: [], missing: found.missing,
-    bytesRead: 0, bytesTotal: 0, eventsRead: 0, inserted: 0, duplicates: 0, deadLettered: 0, sessions: 0, newIps: 0,
-    partialLines: 0, eventsPerSecond: 0, elapsedSeconds: 0, currentFile: null, interrupted: false,
+    files: 0, filesFound: found.files.length, filesDone: 0, filesTotal: found.files.length, filesSkipped: 0, filesFailed: [], failures: [],
+    missing, linksNotFollowed: found.linksLeaving,
+    bytesRead: 0, bytesTotal: 0, eventsRead: 0, inserted: 0, duplicates: 0, deadLettered: 0, deadLetteredNew: 0, cleaned: 0, sessions: 0, newIps: 0,
+    partialLines: 0, heldBack: { incomplete_line: 0, live_file: 0 }, eventsPerSecond: 0, elapsedSeconds: 0, currentFile: null, interrupted: false,
   };
   const sizes = await Promise.all(found.files.map((f) => fs.stat(f).then((x) => x.size, () => 0)));
   s.bytesTotal = sizes.reduce((a, b) => a + b, 0);
@@ -125,24 +168,38 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
     s.elapsedSeconds = (Date.now() - started) / 1000;
     opts.onProgress?.(s);
   };
+  const fail = (f: FileFailure, log: boolean) => {
+    // Error texts quote the file name too (Node's own messages, the reader's): escape all of it.
+    const message = escapeControl(f.message);
+    s.filesFailed.push(f.path);
+    s.failures.push({ ...f, message });
+    if (log) logger.error(message);
+  };
   logger.info(`Loading ${fmt(found.files.length)} file(s) in ${opts.mode} mode into ${store.target.display}`);
 
   for (const path of found.files) {
     if (opts.signal?.aborted) { s.interrupted = true; break; }
+    const shown = escapeControl(path);
     s.currentFile = path;
     let plan: FilePlan;
     try {
       plan = await planFile(path, opts.mode, cursors, byIdentity);
+      const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
+      if (notJson) {
+        // Named in the run's final error line; one line per file, not two.
+        fail(notJson, false);
+        s.bytesRead += plan.size;
+        continue;
+      }
     } catch (err) {
-      s.filesFailed.push(path);
-      logger.error(`Cannot read ${path}: ${errorMessage(err)}`);
+      fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
       continue;
     }
     if (plan.skip) {
       s.filesSkipped++;
       s.filesDone++;
       s.bytesRead += plan.size;
-      logger.debug(`${path}: unchanged since the last run`);
+      logger.debug(`${shown}: unchanged since the last run`);
       progress();
       continue;
     }
@@ -150,11 +207,11 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
     try {
       await loadFile(store, plan, { ...opts, batchSize, ingestId }, s, progress);
       s.filesDone++;
-      logger.info(`${path}: done (${fmt(s.eventsRead)} events read so far)`);
+      s.files++;
+      logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
     } catch (err) {
       if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; break; }
-      s.filesFailed.push(path);
-      logger.error(`Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)`);
+      fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
     }
     s.bytesRead = bytesBefore + plan.size;
     progress();
@@ -208,20 +265,49 @@ function storedTimestamp(iso: string): string {
   return iso.length === 27 && iso.charCodeAt(26) === 90 && iso.charCodeAt(19) === 46 ? iso : isoMicros(iso);
 }
 
-function parseRecords(recs: LineRecord[], plan: FilePlan, sensor: string | undefined, events: Row[], deadLetters: DeadLetterRow[]): void {
+interface HeldLine { rec: LineRecord; reason: HeldBackReason }
+
+/**
+ * What to do with a file's last line when it has no newline. Complete JSON is loaded when the
+ * plan says so; a fragment is held back while the file may grow and dead-lettered once it is
+ * finished. Returns the parse result to store, or the reason it is held back.
+ */
+function unterminatedLine(rec: LineRecord, plan: FilePlan, sensor: string | undefined): ParsedEvent | DeadLetter | HeldBackReason {
+  const parsed = rec.tooLong ? null : parseLine(rec.line, { source: plan.path, offset: rec.offset, sensorOverride: sensor });
+  const fragment = parsed === null || (isDeadLetter(parsed) && parsed.reason === 'invalid_json');
+  if (!fragment) return plan.loadCompleteTail ? parsed : 'live_file';
+  if (!plan.finished) return 'incomplete_line';
+  const d = parsed ?? tooLongDeadLetter(rec, plan.path);
+  return { ...d, reason: 'truncated_line', detail: `last line of a finished file has no newline and is not complete JSON (${rec.length} bytes)` };
+}
+
+/** Parses a piece of lines into events and dead letters; returns the held-back last line, if any. */
+function parseRecords(
+  recs: LineRecord[], plan: FilePlan, sensor: string | undefined, events: Row[], deadLetters: DeadLetterRow[], s: IngestSummary,
+): HeldLine | null {
   const path = plan.path;
+  let held: HeldLine | null = null;
   for (const rec of recs) {
-    const parsed = rec.tooLong ? tooLongDeadLetter(rec, path) : parseLine(rec.line, { source: path, offset: rec.offset, sensorOverride: sensor });
+    let parsed: ParsedEvent | DeadLetter;
+    if (rec.partial) {
+      const r = unterminatedLine(rec, plan, sensor);
+      if (typeof r === 'string') { held = { rec, reason: r }; continue; }
+      parsed = r;
+    } else {
+      parsed = rec.tooLong ? tooLongDeadLetter(rec, path) : parseLine(rec.line, { source: path, offset: rec.offset, sensorOverride: sensor });
+    }
     if (isDeadLetter(parsed)) {
       deadLetters.push({ source: path, sourceOffset: parsed.offset, reason: parsed.reason, detail: parsed.detail, rawLine: parsed.rawLine, rawHash: parsed.rawHash });
       continue;
     }
+    if (parsed.cleaned.length > 0) s.cleaned++;
     events.push({
       source: path, sourceOffset: rec.offset, sourceInode: plan.inode, sourceGeneration: plan.generation,
       sensor: parsed.sensor, sessionId: parsed.sessionId, eventType: parsed.eventType, eventTimestamp: storedTimestamp(parsed.timestamp),
       srcIp: parsed.srcIp, payload: parsed.payload, payloadHash: parsed.payloadHash, parsed,
     });
   }
+  return held;
 }
 
 async function loadFile(
@@ -232,12 +318,13 @@ async function loadFile(
   progress: () => void,
 ): Promise<void> {
   const { path } = plan;
-  const src = new LineSource(readLines(path, { startOffset: plan.startOffset }));
+  const src = new LineSource(readLines(path, { startOffset: plan.startOffset, yieldPartial: true }));
   const bytesAtStart = s.bytesRead;
   let lastEnd = plan.startOffset;
   let finished = false;
   let interrupted = false;
   let shrunk = false;
+  let held: HeldLine | null = null;
   const newSummary = () => new SummaryBuilder();
 
   while (!finished && !interrupted) {
@@ -251,13 +338,14 @@ async function loadFile(
         if (recs === null) { finished = true; break; }
         const events: Row[] = [];
         const deadLetters: DeadLetterRow[] = [];
-        parseRecords(recs, plan, opts.sensor, events, deadLetters);
+        held = parseRecords(recs, plan, opts.sensor, events, deadLetters, s);
         if (pending) await pending;
         pending = w.write(events, deadLetters);
         pending.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
         n += recs.length;
-        lastEnd = recs[recs.length - 1].end;
-        s.eventsRead += recs.length;
+        // A held-back line is always the file's last: the cursor stays at its start.
+        lastEnd = held ? held.rec.offset : recs[recs.length - 1].end;
+        s.eventsRead += recs.length - (held ? 1 : 0);
         s.deadLettered += deadLetters.length;
         s.bytesRead = bytesAtStart + Math.min(plan.size, lastEnd - plan.startOffset);
         progress();
@@ -270,26 +358,29 @@ async function loadFile(
       plan.firstLineHash ??= lastEnd > 0 ? await hashFirstLine(path) : null;
       // Compressed files are finished once read; plain files may still grow, so the size is kept
       // for the unchanged-file fast path only when the file was read to its end.
-      const complete = finished && src.error === null && src.summary !== null && src.summary.partialOffset === null;
+      const complete = finished && src.error === null && src.summary !== null && held === null;
       return { source: path, inode: plan.inode, generation: plan.generation, byteOffset: lastEnd, firstLineHash: plan.firstLineHash, sourceSize: complete ? plan.size : null };
     });
     s.inserted += r.inserted;
     s.duplicates += r.duplicates;
+    s.deadLetteredNew += r.deadLettered;
     s.sessions += r.newSessions;
     s.newIps += r.newIps;
     progress();
   }
   if (shrunk) {
     // A compressed file shorter than its cursor: replaced; read it again from the start.
-    opts.logger.debug(`${path}: shorter than at the last run; reading it again from the start`);
+    opts.logger.debug(`${escapeControl(path)}: shorter than at the last run; reading it again from the start`);
     await loadFile(store, { ...plan, startOffset: 0, generation: plan.generation + 1, firstLineHash: await hashFirstLine(path) }, opts, s, progress);
     return;
   }
   if (src.error !== null) throw src.error;
-  const summary = src.summary;
-  if (summary && summary.partialOffset !== null) {
+  const last = held as HeldLine | null; // assigned inside the transaction callback
+  if (last) {
     s.partialLines++;
-    opts.logger.debug(`${path}: last line is incomplete (${summary.partialBytes} bytes), left for the next run`);
+    s.heldBack[last.reason]++;
+    const why = last.reason === 'incomplete_line' ? 'is not complete JSON yet' : `has no newline and the file changed in the last ${LIVE_FILE_QUIET_MS / 60_000} minutes`;
+    opts.logger.info(`${escapeControl(path)}: last line (${fmt(last.rec.length)} bytes) ${why}; held back for a later run`);
   }
   if (interrupted) throw new UserError('interrupted', 130);
 }

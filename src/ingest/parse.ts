@@ -1,11 +1,18 @@
 /**
- * One Cowrie JSON line → a normalised event or a dead letter. Every eventid is accepted;
- * only lines that are not JSON objects with an eventid and a usable timestamp are dead-lettered.
- * Strings are cleaned of what PostgreSQL rejects (NUL, lone surrogates) so both stores take them.
+ * One Cowrie JSON line → a normalised event or a dead letter. Every eventid is accepted; lines
+ * that are not JSON objects with an eventid and a usable timestamp, that exceed a per-line bound
+ * (nesting, value count), or whose identifiers (session id, shasum) are not what Cowrie writes
+ * are dead-lettered, so no single line can fail a batch.
+ * Strings are cleaned of what PostgreSQL rejects (NUL, lone surrogates) so both stores take them;
+ * the payload's `_cleaned` names the fields that were changed.
  */
 import { hash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
+import { canonicalEvent, cleanText, LineLimit, NEEDS_CLEAN } from './canonical.js';
+import { baseName, clientVersion, nonEmpty, num, protocolOf, str, urlFileName } from './fields.js';
 import type { LineRecord } from './reader.js';
+
+export { cleanText, MAX_JSON_DEPTH, MAX_JSON_VALUES } from './canonical.js';
 
 export type DeadLetterReason =
   | 'invalid_json'
@@ -13,7 +20,32 @@ export type DeadLetterReason =
   | 'missing_eventid'
   | 'missing_timestamp'
   | 'bad_timestamp'
-  | 'line_too_long';
+  | 'line_too_long'
+  /** The file's last line has no newline, is not a complete JSON value, and the file is finished. */
+  | 'truncated_line'
+  /** Nested deeper than MAX_JSON_DEPTH (canonical.ts). */
+  | 'too_deep'
+  /** More than MAX_JSON_VALUES keys and array elements in all. */
+  | 'too_many_values'
+  /** A number outside the double range (JSON.parse makes it Infinity, which JSON cannot store). */
+  | 'number_out_of_range'
+  /** `eventid` is not up to 128 printable ASCII characters (Cowrie's are `cowrie.<word>.<word>`). */
+  | 'bad_eventid'
+  /** `session` is not a short token of letters, digits, `-` and `_` (Cowrie writes 12 hex digits). */
+  | 'bad_session_id'
+  /** `shasum` is not 64 hex digits (SHA-256). */
+  | 'bad_shasum';
+
+/**
+ * Session ids: Cowrie writes the first 12 hex digits of a UUID4; other tools write 32 hex digits
+ * or a dashed UUID. Up to 64 of these characters keeps every btree entry small.
+ */
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const SHA256_HEX = /^[0-9A-Fa-f]{64}$/;
+/** Any event type is stored, but as a short printable name: it is shown in reports and terminals. */
+const EVENT_ID = /^[\x21-\x7e]{1,128}$/;
+/** The `_cleaned` entry for raw NUL bytes that sat outside any string (their field is unknown). */
+export const CLEANED_OUTSIDE_FIELDS = '*';
 
 export interface ParseContext {
   /** The file the line came from (for dead letters and provenance; never part of the hash). */
@@ -42,12 +74,16 @@ export interface ParsedEvent {
   input: string | null;
   url: string | null;
   shasum: string | null;
-  /** Basename of `filename`, else `destfile`, else `outfile`. */
+  /** Basename of `filename` (uploads), else the URL's last path segment, else `destfile`, else `outfile`. */
   filename: string | null;
+  /** The client version; Cowrie 2.0's Python bytes form `b'SSH-2.0-Go'` is unwrapped. */
   version: string | null;
   hassh: string | null;
+  /** `protocol`, else derived from Cowrie 1.x's `system` (transport/factory names): ssh | telnet. */
   protocol: string | null;
   durationSeconds: number | null;
+  /** Top-level fields whose text was cleaned (also stored in the payload as `_cleaned`). */
+  cleaned: string[];
   loginSuccess: boolean;
   loginFailed: boolean;
   source: string;
@@ -72,44 +108,6 @@ export function isDeadLetter(r: ParsedEvent | DeadLetter): r is DeadLetter {
 }
 
 const sha256 = (data: string | Buffer): string => hash('sha256', data, 'hex');
-
-/** NUL → removed, lone surrogates → U+FFFD. */
-export function cleanText(s: string): string {
-  if (s.indexOf('\0') !== -1) s = s.replaceAll('\0', '');
-  return (s as unknown as { toWellFormed(): string }).toWellFormed();
-}
-
-function cleanValue(v: unknown): unknown {
-  if (typeof v === 'string') return cleanText(v);
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(cleanValue);
-  const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(v)) out[cleanText(k)] = cleanValue(val);
-  return out;
-}
-
-// Only escapes can put NUL or lone surrogates into parsed strings (decoded text is well-formed).
-const NEEDS_CLEAN = /\\u(?:0000|[dD][89a-fA-F])/;
-
-/**
- * A copy with object keys sorted at every level; JSON.stringify of it is the identity form of
- * an event. Arrays without objects inside are shared, not copied (kex lists are long).
- */
-function sortKeysDeep(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (x !== null && typeof x === 'object') return v.map(sortKeysDeep);
-    }
-    return v;
-  }
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort();
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < keys.length; i++) out[keys[i]] = sortKeysDeep(o[keys[i]]);
-  return out;
-}
 
 const dayCache = new Map<string, number>();
 
@@ -271,34 +269,6 @@ export function normaliseIp(raw: unknown): string | null {
   return ip;
 }
 
-function str(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return null;
-}
-
-function nonEmpty(v: unknown): string | null {
-  const s = str(v);
-  return s === '' ? null : s;
-}
-
-function baseName(v: unknown): string | null {
-  const s = nonEmpty(v);
-  if (s === null) return null;
-  const cut = Math.max(s.lastIndexOf('/'), s.lastIndexOf('\\'));
-  const b = s.slice(cut + 1);
-  return b === '' ? null : b;
-}
-
-function num(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : null;
-  }
-  return null;
-}
-
 function oneLine(s: string): string {
   const t = s.replace(/[\r\n\t]+/g, ' ');
   return t.length > 200 ? `${t.slice(0, 197)}...` : t;
@@ -330,15 +300,33 @@ export function tooLongDeadLetter(rec: LineRecord, source: string): DeadLetter {
   };
 }
 
-/** Parse one log line (bytes or text). Invalid UTF-8 becomes U+FFFD; raw NUL bytes are dropped. */
+/** Copytruncate leaves a run of NUL bytes where the old file's content used to be. */
+const LEADING_NULS = /^\0+/;
+
+/**
+ * JSON text for a line with raw NUL bytes: inside a string a NUL becomes its escape, so the walk
+ * cleans it and names its field; a NUL anywhere else makes the line unparseable as it is, so then
+ * every NUL is dropped and `*` stands for the unknown field.
+ */
+function parseWithNuls(text: string): { value: unknown; outside: boolean } {
+  try {
+    return { value: JSON.parse(text.replaceAll('\0', '\\u0000')), outside: false };
+  } catch {
+    return { value: JSON.parse(text.replaceAll('\0', '')), outside: true };
+  }
+}
+
+/** Parse one log line (bytes or text). Invalid UTF-8 becomes U+FFFD; NUL characters are removed and recorded. */
 export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEvent | DeadLetter {
   let text = typeof input === 'string' ? input : input.toString('utf8');
-  // A raw NUL is not valid inside JSON; copytruncate also leaves runs of them. Drop before parsing.
-  if (text.indexOf('\0') !== -1) text = text.replaceAll('\0', '');
+  if (text.charCodeAt(0) === 0) text = text.replace(LEADING_NULS, '');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark before the first line
+  const rawNuls = text.indexOf('\0') !== -1;
   let value: unknown;
+  let nulsOutside = false;
   try {
-    value = JSON.parse(text);
+    if (rawNuls) ({ value, outside: nulsOutside } = parseWithNuls(text));
+    else value = JSON.parse(text);
   } catch (err) {
     return deadLetter('invalid_json', err instanceof Error ? err.message : String(err), text, input, ctx);
   }
@@ -346,30 +334,47 @@ export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEven
     const what = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
     return deadLetter('not_an_object', `JSON value is ${what}, not an object`, text, input, ctx);
   }
-  let ev = value as Record<string, unknown>;
-  if (text.indexOf('\\u') !== -1 && NEEDS_CLEAN.test(text)) ev = cleanValue(ev) as Record<string, unknown>;
+  let canonical: { event: Record<string, unknown>; cleaned: string[] };
+  try {
+    const clean = rawNuls || (text.indexOf('\\u') !== -1 && NEEDS_CLEAN.test(text));
+    canonical = canonicalEvent(value as Record<string, unknown>, clean);
+  } catch (err) {
+    if (err instanceof LineLimit) return deadLetter(err.reason, err.detail, text, input, ctx);
+    throw err;
+  }
+  const ev = canonical.event;
+  const cleaned = nulsOutside ? [...canonical.cleaned, CLEANED_OUTSIDE_FIELDS].sort() : canonical.cleaned;
   const eventType = ev.eventid;
   if (typeof eventType !== 'string' || eventType === '') {
     const detail = eventType === undefined ? 'no eventid field' : `eventid is ${JSON.stringify(eventType)}`;
     return deadLetter('missing_eventid', detail, text, input, ctx);
   }
+  if (!EVENT_ID.test(eventType)) return deadLetter('bad_eventid', `eventid is ${describeValue(eventType)}, not up to 128 printable ASCII characters`, text, input, ctx);
   const rawTs = ev.timestamp;
   if (rawTs === undefined || rawTs === null || rawTs === '') {
     return deadLetter('missing_timestamp', 'no timestamp field', text, input, ctx);
   }
   const ts = typeof rawTs === 'string' ? normaliseTimestamp(rawTs) : null;
   if (ts === null) return deadLetter('bad_timestamp', `unparseable timestamp ${JSON.stringify(rawTs)}`, text, input, ctx);
+  const session = ev.session;
+  if (session !== undefined && session !== null && session !== '' && !(typeof session === 'string' && SESSION_ID.test(session))) {
+    return deadLetter('bad_session_id', `session is ${describeValue(session)}, not up to 64 letters, digits, - or _`, text, input, ctx);
+  }
+  const shasum = ev.shasum;
+  if (shasum !== undefined && shasum !== null && shasum !== '' && !(typeof shasum === 'string' && SHA256_HEX.test(shasum))) {
+    return deadLetter('bad_shasum', `shasum is ${describeValue(shasum)}, not 64 hex digits`, text, input, ctx);
+  }
 
-  const payload = JSON.stringify(sortKeysDeep(ev));
+  if (cleaned.length > 0) ev._cleaned = cleaned;
+  const payload = JSON.stringify(ev);
   const duration = num(ev.duration);
   const durationMs = duration === null ? num(ev.duration_ms) : null;
-  const shasum = nonEmpty(ev.shasum);
   return {
     kind: 'event',
     eventType,
     timestamp: ts.iso,
     epochMs: ts.epochMs,
-    sessionId: nonEmpty(ev.session),
+    sessionId: typeof session === 'string' && session !== '' ? session : null,
     srcIp: normaliseIp(ev.src_ip),
     sensor: ctx.sensorOverride !== undefined ? ctx.sensorOverride || null : nonEmpty(ev.sensor),
     payload,
@@ -378,15 +383,22 @@ export function parseLine(input: string | Buffer, ctx: ParseContext): ParsedEven
     password: str(ev.password),
     input: str(ev.input),
     url: nonEmpty(ev.url),
-    shasum: shasum !== null && /^[0-9A-F]{64}$/i.test(shasum) ? shasum.toLowerCase() : shasum,
-    filename: baseName(ev.filename) ?? baseName(ev.destfile) ?? baseName(ev.outfile),
-    version: str(ev.version),
+    shasum: typeof shasum === 'string' && shasum !== '' ? shasum.toLowerCase() : null,
+    filename: baseName(ev.filename) ?? urlFileName(ev.url) ?? baseName(ev.destfile) ?? baseName(ev.outfile),
+    version: clientVersion(ev.version),
     hassh: nonEmpty(ev.hassh),
-    protocol: nonEmpty(ev.protocol),
+    protocol: protocolOf(ev.protocol, ev.system),
     durationSeconds: duration ?? (durationMs === null ? null : durationMs / 1000),
+    cleaned,
     loginSuccess: eventType === 'cowrie.login.success',
     loginFailed: eventType === 'cowrie.login.failed',
     source: ctx.source,
     offset: ctx.offset,
   };
+}
+
+/** A short, one-line description of a hostile value for a dead letter's detail. */
+function describeValue(v: unknown): string {
+  if (typeof v !== 'string') return `a ${Array.isArray(v) ? 'array' : typeof v}`;
+  return v.length > 40 ? `${v.length} characters long` : JSON.stringify(v);
 }

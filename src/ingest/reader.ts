@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { open, realpath, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { glob, isDynamicPattern } from 'tinyglobby';
@@ -20,7 +20,7 @@ export interface ReadLinesOptions {
   startOffset?: number;
   /** Longer lines are yielded as too-long markers with only a prefix kept. Default 16 MiB. */
   maxLineBytes?: number;
-  /** Also yield a final line that has no newline (for files nothing writes any more). Default false. */
+  /** Also yield a final line that has no newline, flagged `partial` (the caller decides). Default false. */
   yieldPartial?: boolean;
 }
 
@@ -34,6 +34,8 @@ export interface LineRecord {
   /** Full length of the line in bytes, newline excluded. */
   length: number;
   tooLong: boolean;
+  /** The file's last line, with no newline after it (only with `yieldPartial`). */
+  partial?: boolean;
 }
 
 export interface ReadSummary {
@@ -164,7 +166,7 @@ export class LineReader implements AsyncIterable<LineRecord> {
     let carryKept = 0;
     let carryLen = 0;
     let pos = compression === 'none' ? startOffset : 0; // stream offset of the next chunk byte
-    const emit = (out: LineRecord[], line: Buffer, offset: number, length: number, end: number): void => {
+    const emit = (out: LineRecord[], line: Buffer, offset: number, length: number, end: number, partial = false): void => {
       if (length === 0 || (length === 1 && line[0] === 0x0d)) {
         s.blankLines++;
         return;
@@ -172,7 +174,9 @@ export class LineReader implements AsyncIterable<LineRecord> {
       const tooLong = length > max;
       if (tooLong) s.tooLongLines++;
       s.lines++;
-      out.push({ line: tooLong ? line.subarray(0, TOO_LONG_PREFIX_BYTES) : line, offset, end, length, tooLong });
+      const rec: LineRecord = { line: tooLong ? line.subarray(0, TOO_LONG_PREFIX_BYTES) : line, offset, end, length, tooLong };
+      if (partial) rec.partial = true;
+      out.push(rec);
     };
     try {
       for await (const raw of stream) {
@@ -250,7 +254,7 @@ export class LineReader implements AsyncIterable<LineRecord> {
       const offset = pos - carryLen;
       if (this.#opts.yieldPartial) {
         const out: LineRecord[] = [];
-        emit(out, Buffer.concat(carry, carryKept), offset, carryLen, pos);
+        emit(out, Buffer.concat(carry, carryKept), offset, carryLen, pos, true);
         s.endOffset = pos;
         if (out.length > 0) yield out;
       } else {
@@ -279,19 +283,75 @@ export async function hashFirstLine(path: string): Promise<string | null> {
 
 export interface FoundLogFiles {
   files: string[];
+  /** Paths (or globs) that match nothing. */
   missing: string[];
+  /** Folders that exist but hold no Cowrie JSON log. */
+  empty: string[];
+  /** Links inside a folder or glob that lead out of it: not followed. */
+  linksLeaving: string[];
 }
 
 /** Names a folder scan picks up: live and rotated Cowrie JSON logs, compressed or not. */
-const FOLDER_PATTERNS = ['**/*.json*', '**/cowrie*.gz', '**/cowrie*.bz2'];
+export const FOLDER_PATTERNS = ['**/*.json*', '**/cowrie*.gz', '**/cowrie*.bz2'];
+
+/** The folder a glob searches: its path up to the first segment with a wildcard. */
+function globBase(pattern: string, cwd: string): string {
+  const segments = pattern.split('/');
+  const fixed: string[] = [];
+  for (const seg of segments) {
+    if (isDynamicPattern(seg)) break;
+    fixed.push(seg);
+  }
+  return resolve(cwd, fixed.join('/') || '.');
+}
+
+async function realPath(p: string): Promise<string | null> {
+  try {
+    return await realpath(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Keep the files a folder or glob search found that stay inside its base once links are
+ * resolved: a link `cowrie.json.1 → /etc/shadow` in a log folder must not copy that file's lines
+ * into the database. A file reached through a link inside the base is kept under its real path
+ * (so it is read once); a plain file keeps the path it was found under.
+ */
+async function insideBase(found: string[], base: string, out: Set<string>, leaving: string[]): Promise<number> {
+  const baseReal = await realPath(base);
+  if (baseReal === null) return 0;
+  let kept = 0;
+  for (const f of found) {
+    const abs = resolve(f);
+    const real = await realPath(abs);
+    if (real === null) continue;
+    const direct = join(baseReal, relative(base, abs));
+    if (real === direct) {
+      out.add(abs);
+    } else if (real.startsWith(baseReal + sep)) {
+      out.add(real);
+    } else {
+      leaving.push(abs);
+      continue;
+    }
+    kept++;
+  }
+  return kept;
+}
 
 /**
  * Expand files, folders (recursively) and globs into sorted, de-duplicated absolute paths.
- * An explicitly named file is taken whatever its name; a path matching nothing goes to `missing`.
+ * An explicitly named file is taken whatever its name, and may be a link; a folder or glob never
+ * follows a link out of its base. A path matching nothing goes to `missing`, a folder without
+ * logs to `empty`.
  */
 export async function findLogFiles(paths: string[], cwd: string = process.cwd()): Promise<FoundLogFiles> {
   const found = new Set<string>();
   const missing: string[] = [];
+  const empty: string[] = [];
+  const linksLeaving: string[] = [];
   for (const p of paths) {
     const abs = resolve(cwd, p);
     let kind: 'file' | 'dir' | null = null;
@@ -304,14 +364,15 @@ export async function findLogFiles(paths: string[], cwd: string = process.cwd())
     if (kind === 'file') {
       found.add(abs);
     } else if (kind === 'dir') {
-      for (const f of await glob(FOLDER_PATTERNS, { cwd: abs, absolute: true, onlyFiles: true })) found.add(resolve(f));
+      const matches = await glob(FOLDER_PATTERNS, { cwd: abs, absolute: true, onlyFiles: true });
+      if ((await insideBase(matches, abs, found, linksLeaving)) === 0) empty.push(p);
     } else if (isDynamicPattern(p)) {
       const matches = await glob(p, { cwd, absolute: true, onlyFiles: true });
       if (matches.length === 0) missing.push(p);
-      for (const f of matches) found.add(resolve(f));
+      await insideBase(matches, globBase(p, cwd), found, linksLeaving);
     } else {
       missing.push(p);
     }
   }
-  return { files: [...found].sort(), missing };
+  return { files: [...found].sort(), missing, empty, linksLeaving: [...new Set(linksLeaving)].sort() };
 }

@@ -51,7 +51,7 @@ export class SummaryBuilder {
       if (s === undefined) {
         s = {
           sessionId: e.sessionId, sensor: null, sourceIp: null, firstEventAt: ts, lastEventAt: ts, durationSeconds: null,
-          eventCount: 0, loginAttempts: 0, loginSuccess: false, commandCount: 0, fileDownloads: 0,
+          eventCount: 0, loginAttempts: 0, loginSuccess: false, commandCount: 0,
           clientVersion: null, hassh: null, protocol: null,
         };
         this.#sessions.set(e.sessionId, s);
@@ -63,20 +63,22 @@ export class SummaryBuilder {
       s.sourceIp = minStr(s.sourceIp, e.srcIp);
       if (p.loginSuccess || p.loginFailed) s.loginAttempts++;
       if (p.loginSuccess) s.loginSuccess = true;
+      // `protocol` is on connect events (2.x) or derived from any event's `system` (1.x); a session has one.
+      if (p.protocol !== null) s.protocol = minStr(s.protocol, p.protocol);
       switch (e.eventType) {
         case 'cowrie.command.input': s.commandCount++; break;
-        case 'cowrie.session.file_download': if (p.shasum) s.fileDownloads++; break;
         case 'cowrie.client.version': s.clientVersion = minStr(s.clientVersion, p.version); break;
         case 'cowrie.client.kex': s.hassh = minStr(s.hassh, p.hassh); break;
-        case 'cowrie.session.connect': s.protocol = minStr(s.protocol, p.protocol); break;
         case 'cowrie.session.closed': s.durationSeconds = maxNum(s.durationSeconds, p.durationSeconds); break;
         default: break;
       }
-      if (p.shasum && (e.eventType === 'cowrie.session.file_download' || e.eventType === 'cowrie.session.file_upload')) {
+      const downloaded = e.eventType === 'cowrie.session.file_download';
+      if (p.shasum && (downloaded || e.eventType === 'cowrie.session.file_upload')) {
         const key = `${e.sessionId}\u0001${p.shasum}`;
         const f = this.#files.get(key);
-        if (f === undefined) this.#files.set(key, { sessionId: e.sessionId, shasum: p.shasum, url: p.url, filename: p.filename, firstSeen: ts, lastSeen: ts });
+        if (f === undefined) this.#files.set(key, { sessionId: e.sessionId, shasum: p.shasum, url: p.url, filename: p.filename, downloaded, firstSeen: ts, lastSeen: ts });
         else {
+          f.downloaded ||= downloaded;
           f.url = minStr(f.url, p.url);
           f.filename = minStr(f.filename, p.filename);
           if (ts < f.firstSeen) f.firstSeen = ts;

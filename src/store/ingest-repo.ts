@@ -27,7 +27,6 @@ export interface SessionDelta {
   loginAttempts: number;
   loginSuccess: boolean;
   commandCount: number;
-  fileDownloads: number;
   clientVersion: string | null;
   hassh: string | null;
   protocol: string | null;
@@ -38,6 +37,8 @@ export interface FileDelta {
   shasum: string;
   url: string | null;
   filename: string | null;
+  /** Seen in a `cowrie.session.file_download` (not only an upload): counts in `session_summaries.file_downloads`. */
+  downloaded: boolean;
   firstSeen: string;
   lastSeen: string;
 }
@@ -157,6 +158,7 @@ export class IngestBatchWriter<E extends EventRow> {
     const summary = this.#summary.result();
     const newSessions = await upsertSessions(this.#db, this.#tx, summary.sessions);
     await upsertFiles(this.#db, this.#tx, summary.files);
+    await recountDownloads(this.#db, this.#tx, summary.files);
     const newIps = await upsertIps(this.#db, this.#tx, summary.ips, summary.sessions);
     if (cursor) await saveCursor(this.#tx, cursor);
     return { inserted: this.#inserted, duplicates: this.#duplicates, deadLettered: this.#deadLettered, newSessions, newIps };
@@ -184,14 +186,15 @@ async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDe
   if (!rows.length) return 0;
   const s = 'session_summaries';
   const x = 'excluded';
-  // Every merge is order-independent (sums, least/greatest), so files load in any order to the same rows.
+  // Every merge is order-independent (sums, least/greatest), so files load in any order to the same rows;
+  // file_downloads is recounted from `files` (upsertFiles), never added.
   const existing = await existingKeys(tx, s, 'session_id', rows.map((r) => r.sessionId));
   await db.insertMany(tx, {
     table: s,
     columns: [
       ['session_id', 'text'], ['sensor', 'text'], ['source_ip', 'text'], ['first_event_at', 'timestamptz'], ['last_event_at', 'timestamptz'],
       ['duration_seconds', 'double precision'], ['event_count', 'integer'], ['login_attempts', 'integer'], ['login_success', 'boolean'],
-      ['command_count', 'integer'], ['file_downloads', 'integer'], ['client_version', 'text'], ['hassh', 'text'], ['protocol', 'text'],
+      ['command_count', 'integer'], ['client_version', 'text'], ['hassh', 'text'], ['protocol', 'text'],
     ],
     conflict: `ON CONFLICT (session_id) DO UPDATE SET
       sensor = ${db.least(`${s}.sensor`, `${x}.sensor`)},
@@ -203,13 +206,12 @@ async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDe
       login_attempts = ${s}.login_attempts + ${x}.login_attempts,
       login_success = ${db.greatest(`${s}.login_success`, `${x}.login_success`)},
       command_count = ${s}.command_count + ${x}.command_count,
-      file_downloads = ${s}.file_downloads + ${x}.file_downloads,
       client_version = ${db.least(`${s}.client_version`, `${x}.client_version`)},
       hassh = ${db.least(`${s}.hassh`, `${x}.hassh`)},
       protocol = ${db.least(`${s}.protocol`, `${x}.protocol`)}`,
   }, rows.map((r) => [
     r.sessionId, r.sensor, r.sourceIp, r.firstEventAt, r.lastEventAt, r.durationSeconds, r.eventCount, r.loginAttempts,
-    r.loginSuccess, r.commandCount, r.fileDownloads, r.clientVersion, r.hassh, r.protocol,
+    r.loginSuccess, r.commandCount, r.clientVersion, r.hassh, r.protocol,
   ]));
   return rows.filter((r) => !existing.has(r.sessionId)).length;
 }
@@ -230,13 +232,34 @@ async function upsertFiles(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[])
   const x = 'excluded';
   await db.insertMany(tx, {
     table: f,
-    columns: [['session_id', 'text'], ['shasum', 'text'], ['url', 'text'], ['filename', 'text'], ['first_seen', 'timestamptz'], ['last_seen', 'timestamptz']],
+    columns: [
+      ['session_id', 'text'], ['shasum', 'text'], ['url', 'text'], ['filename', 'text'], ['downloaded', 'boolean'],
+      ['first_seen', 'timestamptz'], ['last_seen', 'timestamptz'],
+    ],
     conflict: `ON CONFLICT (session_id, shasum) DO UPDATE SET
       url = ${db.least(`${f}.url`, `${x}.url`)},
       filename = ${db.least(`${f}.filename`, `${x}.filename`)},
+      downloaded = ${db.greatest(`${f}.downloaded`, `${x}.downloaded`)},
       first_seen = ${db.least(`${f}.first_seen`, `${x}.first_seen`)},
       last_seen = ${db.greatest(`${f}.last_seen`, `${x}.last_seen`)}`,
-  }, rows.map((r) => [r.sessionId, r.shasum, r.url, r.filename, r.firstSeen, r.lastSeen]));
+  }, rows.map((r) => [r.sessionId, r.shasum, r.url, r.filename, r.downloaded, r.firstSeen, r.lastSeen]));
+}
+
+/**
+ * session_summaries.file_downloads = distinct SHA-256s downloaded in the session. Cowrie 1.x logs
+ * every wget twice, so counting events would double it; a recount from `files` is the same
+ * whatever the load order and however often a file is loaded.
+ */
+async function recountDownloads(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[]): Promise<void> {
+  const sessions = [...new Set(rows.filter((r) => r.downloaded).map((r) => r.sessionId))];
+  for (let k = 0; k < sessions.length; k += 500) {
+    const chunk = sessions.slice(k, k + 500);
+    await tx.run(
+      `UPDATE session_summaries SET file_downloads = (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = ${db.bool(true)})
+       WHERE session_id IN (${chunk.map(() => '?').join(',')})`,
+      chunk,
+    );
+  }
 }
 
 async function upsertIps(db: DialectAdapter, tx: SqlRunner, rows: IpDelta[], sessions: SessionDelta[]): Promise<number> {

@@ -159,6 +159,20 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'files.downloaded: file_downloads counts distinct downloaded files',
+    up: (t) => [
+      `ALTER TABLE files ADD COLUMN downloaded ${t.bool} NOT NULL DEFAULT ${t.falseValue}`,
+      // Earlier loads kept no flag: a file of a session that logged a download counts as downloaded
+      // (one scan of raw_events; sessions that both uploaded and downloaded may count an upload).
+      `UPDATE files SET downloaded = TRUE WHERE session_id IN
+        (SELECT session_id FROM raw_events WHERE event_type = 'cowrie.session.file_download' AND session_id IS NOT NULL)`,
+      `UPDATE session_summaries SET file_downloads =
+        (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = TRUE)
+        WHERE session_id IN (SELECT session_id FROM files)`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

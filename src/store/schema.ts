@@ -55,6 +55,7 @@ export interface FilesTable {
   session_id: string;
   url: string | null;
   filename: string | null;
+  downloaded: boolean;
   first_seen: string | null;
   last_seen: string | null;
   enrichment: Json | null;

@@ -60,7 +60,7 @@ for (const d of dialectCases()) {
         expect(readBool(r.login_success)).toBe(true);
         const files = await s.db.query<Record<string, unknown>>('SELECT session_id, shasum, url, filename, first_seen, last_seen FROM files ORDER BY shasum');
         expect(files).toEqual([
-          { session_id: 'aa11bb22cc33', shasum: SHA, url: 'http://x/y', filename: SHA, first_seen: '2024-01-02T00:00:07.000000Z', last_seen: '2024-01-02T00:00:07.000000Z' },
+          { session_id: 'aa11bb22cc33', shasum: SHA, url: 'http://x/y', filename: 'y', first_seen: '2024-01-02T00:00:07.000000Z', last_seen: '2024-01-02T00:00:07.000000Z' },
           { session_id: 'aa11bb22cc33', shasum: SHA2, url: null, filename: 'up.sh', first_seen: '2024-01-02T00:00:08.000000Z', last_seen: '2024-01-02T00:00:08.000000Z' },
         ]);
         // Loading both again changes no count.

@@ -194,3 +194,102 @@ describe('identity hash', () => {
     expect(event(a.replace('34.399033', '34.399034')).payloadHash).not.toBe(base);
   });
 });
+
+describe('cleaning is recorded (issue 8 item 2)', () => {
+  it('names the cleaned fields in the payload: escaped NUL, raw NUL in a string, lone surrogates, nested values', () => {
+    const telnet = event(line({ username: 'enable\u0000', message: 'login attempt [enable\u0000/x] failed' }));
+    expect(telnet.username).toBe('enable');
+    expect(telnet.cleaned).toEqual(['message', 'username']);
+    expect(JSON.parse(telnet.payload)._cleaned).toEqual(['message', 'username']);
+    const raw = event(Buffer.from('{"eventid":"cowrie.login.failed","timestamp":"2024-01-05T17:09:34Z","username":"ad\u0000min","password":"x"}'));
+    expect([raw.username, raw.cleaned]).toEqual(['admin', ['username']]);
+    expect(event(line({ password: '\ud800x' })).cleaned).toEqual(['password']);
+    expect(event(line({ eventid: 'cowrie.client.kex', kexAlgs: ['a', 'b\u0000'] })).cleaned).toEqual(['kexAlgs']);
+    // A clean line has no marker, and its payload is byte-for-byte what it was before.
+    const plain = event(CONNECT);
+    expect(plain.cleaned).toEqual([]);
+    expect(plain.payload).not.toContain('_cleaned');
+  });
+
+  it('the same text with and without the NUL is two different events', () => {
+    expect(event(line({ username: 'enable\u0000' })).payloadHash).not.toBe(event(line({ username: 'enable' })).payloadHash);
+  });
+
+  it('a raw NUL outside any string is dropped and recorded as "*"; copytruncate padding before the line is not recorded', () => {
+    const outside = event(Buffer.from('{"eventid":"cowrie.login.failed",\u0000"timestamp":"2024-01-05T17:09:34Z"}'));
+    expect(outside.cleaned).toEqual(['*']);
+    const padded = event(Buffer.concat([Buffer.alloc(64), Buffer.from(CONNECT)]));
+    expect(padded.cleaned).toEqual([]);
+    expect(padded.payloadHash).toBe(event(CONNECT).payloadHash);
+  });
+});
+
+describe('old Cowrie fields (issue 8 items 3 and 5)', () => {
+  const SHA = 'ab'.repeat(32);
+  it('takes a download\'s file name from the URL\'s last path segment, then destfile, then outfile', () => {
+    const dl = (o: Record<string, unknown>) => event(line({ eventid: 'cowrie.session.file_download', shasum: SHA, outfile: `var/lib/cowrie/downloads/${SHA}`, ...o })).filename;
+    expect(dl({ url: 'http://198.51.100.9/bins/mirai.arm7?x=1#y' })).toBe('mirai.arm7');
+    expect(dl({ url: '198.51.100.9:8080/x86' })).toBe('x86');
+    expect(dl({ url: 'http://198.51.100.9/', destfile: '/tmp/.x/run.sh' })).toBe('run.sh');
+    expect(dl({ url: 'http://198.51.100.9' })).toBe(SHA);
+    expect(dl({})).toBe(SHA);
+    expect(event(line({ eventid: 'cowrie.session.file_upload', filename: '/root/up.sh', shasum: SHA })).filename).toBe('up.sh');
+  });
+
+  it("unwraps Cowrie 2.0's b'…' client version", () => {
+    expect(event(line({ eventid: 'cowrie.client.version', version: "b'SSH-2.0-Go'" })).version).toBe('SSH-2.0-Go');
+    expect(event(line({ eventid: 'cowrie.client.version', version: 'b"SSH-2.0-libssh_0.9.6"' })).version).toBe('SSH-2.0-libssh_0.9.6');
+    expect(event(line({ eventid: 'cowrie.client.version', version: 'bash' })).version).toBe('bash');
+  });
+
+  it('derives the protocol from system when the event has none', () => {
+    const p = (o: Record<string, unknown>) => event(line({ eventid: 'cowrie.session.connect', ...o })).protocol;
+    expect(p({ system: 'HoneyPotSSHTransport,523,116.31.116.16' })).toBe('ssh');
+    expect(p({ system: 'cowrie.ssh.factory.CowrieSSHFactory' })).toBe('ssh');
+    expect(p({ system: 'cowrie.telnet.transport.HoneyPotTelnetFactory' })).toBe('telnet');
+    expect(p({ system: 'CowrieTelnetTransport,12,198.51.100.3' })).toBe('telnet');
+    expect(p({ system: 'HoneyPotSSHTransport,1,1.2.3.4', protocol: 'telnet' })).toBe('telnet');
+    expect(p({ system: '-' })).toBeNull();
+  });
+});
+
+describe('hostile lines are dead letters, never errors (issue 8 items 21, 22, 28)', () => {
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  it.each([
+    ['too_deep', `{"eventid":"x","timestamp":"2024-01-05T17:09:34Z","d":${deep(3000)}}`],
+    ['too_deep', `{"eventid":"x","timestamp":"2024-01-05T17:09:34Z","d":${deep(200_000)}}`],
+    ['too_many_values', line({ k: Array.from({ length: 60_000 }, (_, i) => i) })],
+    ['number_out_of_range', '{"eventid":"x","timestamp":"2024-01-05T17:09:34Z","src_port":1e400}'],
+    ['bad_session_id', line({ session: 'x'.repeat(3000) })],
+    ['bad_session_id', line({ session: 'abc def' })],
+    ['bad_session_id', line({ session: 12 })],
+    ['bad_shasum', line({ eventid: 'cowrie.session.file_download', shasum: 'f'.repeat(3000) })],
+    ['bad_shasum', line({ eventid: 'cowrie.session.file_download', shasum: { a: 1 } })],
+    ['bad_eventid', line({ eventid: 'cowrie.\u001b[2J' })],
+    ['bad_eventid', line({ eventid: 'e'.repeat(129) })],
+  ])('%s', (reason, text) => {
+    const d = dead(text);
+    expect(d.reason).toBe(reason);
+    expect(d.detail.length).toBeLessThanOrEqual(200);
+  });
+
+  it('accepts session ids in the formats real tools write', () => {
+    for (const s of ['b000d7bfbc93', 'a'.repeat(32), '0b6e0d9c-4a2b-4f3e-9d8a-2b8e7c1f0a11']) expect(event(line({ session: s })).sessionId).toBe(s);
+    expect(event(line({ session: null })).sessionId).toBeNull();
+  });
+
+  it('keeps a __proto__ key as an ordinary key: two different lines stay two events', () => {
+    const a = event('{"eventid":"x","timestamp":"2024-01-05T17:09:34Z","__proto__":{"timestamp":"1999"},"u":"a"}');
+    const b = event('{"eventid":"x","timestamp":"2024-01-05T17:09:34Z","u":"a"}');
+    expect(a.payloadHash).not.toBe(b.payloadHash);
+    expect(a.payload).toBe('{"__proto__":{"timestamp":"1999"},"eventid":"x","timestamp":"2024-01-05T17:09:34Z","u":"a"}');
+    // Also when the line is cleaned, and nested: the key is never turned into a prototype.
+    const c = event('{"eventid":"x","timestamp":"2024-01-05T17:09:34Z","o":{"__proto__":{"session":"q"}},"u":"a\\u0000"}');
+    expect(JSON.parse(c.payload).o).toEqual(JSON.parse('{"__proto__":{"session":"q"}}'));
+    expect(c.sessionId).toBeNull();
+  });
+
+  it('a __proto__ key cannot supply the eventid or timestamp', () => {
+    expect(dead('{"__proto__":{"eventid":"x","timestamp":"2024-01-05T17:09:34Z"},"u":"\\u0000"}').reason).toBe('missing_eventid');
+  });
+});

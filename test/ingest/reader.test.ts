@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -106,9 +106,11 @@ describe('readLines', () => {
     expect(second.texts).toEqual(['{"c":3}', '{"d":4}']);
     expect(second.recs[0].offset).toBe(partialAt);
     expect(second.summary.partialOffset).toBeNull();
-    // For files nothing writes to any more the caller can ask for the tail.
+    // The caller can ask for the tail, flagged as such, to decide what to do with it.
     const tail = await collect(file('cowrie.json', '{"a":1}\n{"z":9}'), { yieldPartial: true });
     expect(tail.texts).toEqual(['{"a":1}', '{"z":9}']);
+    expect(tail.recs.map((r) => r.partial ?? false)).toEqual([false, true]);
+    expect(tail.summary.endOffset).toBe(Buffer.byteLength('{"a":1}\n{"z":9}'));
   });
 
   it('flags over-long lines with a prefix instead of buffering them, also across read chunks', async () => {
@@ -177,7 +179,39 @@ describe('findLogFiles', () => {
     expect(files).toEqual([...expected, odd].sort());
     expect(missing).toEqual([join(root, 'nope'), `${root}/none-*.json`]);
     const globbed = await findLogFiles(['sensor-b/**/*.gz'], dir);
-    expect(globbed).toEqual({ files: [join(dir, 'sensor-b/deep/cowrie.json.3.gz')], missing: [] });
+    expect(globbed).toEqual({ files: [join(dir, 'sensor-b/deep/cowrie.json.3.gz')], missing: [], empty: [], linksLeaving: [] });
     expect(readFileSync(files[0], 'utf8')).toBe('{}\n');
+  });
+});
+
+describe('findLogFiles and links (issue 8 item 25)', () => {
+  it('does not follow a link out of a folder or glob, keeps links inside it once, and takes explicitly named links', async () => {
+    const base = join(root, 'links');
+    const logs = join(base, 'logs');
+    const outside = join(base, 'secret');
+    mkdirSync(join(logs, 'sub'), { recursive: true });
+    mkdirSync(join(outside, 'd'), { recursive: true });
+    writeFileSync(join(outside, 'shadow'), 'root:x\n');
+    writeFileSync(join(outside, 'd', 'x.json'), '{}\n');
+    writeFileSync(join(logs, 'cowrie.json'), '{}\n');
+    writeFileSync(join(logs, 'sub', 'cowrie.json.2024-01-01'), '{}\n');
+    symlinkSync(join(outside, 'shadow'), join(logs, 'cowrie.json.1'));
+    symlinkSync('../secret/d', join(logs, 'old'));
+    symlinkSync('sub', join(logs, 'sub-link'));
+    symlinkSync('cowrie.json', join(logs, 'cowrie.json.9'));
+    const r = await findLogFiles([logs]);
+    expect(r.files).toEqual([join(logs, 'cowrie.json'), join(logs, 'sub', 'cowrie.json.2024-01-01')]);
+    expect(r.linksLeaving).toEqual([join(logs, 'cowrie.json.1'), join(logs, 'old', 'x.json')]);
+    const g = await findLogFiles([`${logs}/cowrie.json.*`]);
+    expect(g).toEqual({ files: [join(logs, 'cowrie.json')], missing: [], empty: [], linksLeaving: [join(logs, 'cowrie.json.1')] });
+    // Named on the command line, a link is the operator's choice.
+    expect((await findLogFiles([join(logs, 'cowrie.json.1')])).files).toEqual([join(logs, 'cowrie.json.1')]);
+  });
+
+  it('reports a folder without logs as empty', async () => {
+    const dir = join(root, 'no-logs');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'cowrie.log'), '2024-01-05T17:09:34.399033Z [x] hello\n');
+    expect(await findLogFiles([dir])).toEqual({ files: [], missing: [], empty: [dir], linksLeaving: [] });
   });
 });
