@@ -1,5 +1,5 @@
 /**
- * A MaxMind download server simulator (docs/PROTOCOLS-MAXMIND.md) serving the `.mmdb` files of a
+ * A MaxMind download server simulator (docs/PROTOCOLS.md §3.5) serving the `.mmdb` files of a
  * folder (`cowrie-sim mmdb` output) the way download.maxmind.com does: permalinks with HTTP
  * Basic auth that redirect to presigned storage URLs, `.sha256` companions, Last-Modified and a
  * dated Content-Disposition, 401, 429 and the daily download limit, plus corrupt-archive and

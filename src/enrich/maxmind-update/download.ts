@@ -1,5 +1,5 @@
 /**
- * MaxMind's download protocol (docs/PROTOCOLS-MAXMIND.md): permalinks with HTTP Basic auth that
+ * MaxMind's download protocol (docs/PROTOCOLS.md §3.5): permalinks with HTTP Basic auth that
  * redirect to a storage host. Redirects are followed by hand so the credentials go to the
  * permalink host only, never to the storage host. Nothing here retries: MaxMind counts failed
  * and repeated downloads against a small daily limit.
