@@ -16,13 +16,14 @@ export interface Totals {
   downloads: number;
 }
 
+// count(DISTINCT coalesce(sensor, '')): a sensor that logs no name (DShield's) is still one sensor.
 const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
 export async function readTotals(db: SqlRunner, w: ReportWindow): Promise<Totals> {
   const f = sessionFilter(w);
   const [t] = await db.query<Record<string, unknown>>(
-    `SELECT count(*) AS sessions, sum(s.event_count) AS events, count(DISTINCT s.source_ip) AS source_ips, count(DISTINCT s.sensor) AS sensors,
+    `SELECT count(*) AS sessions, sum(s.event_count) AS events, count(DISTINCT s.source_ip) AS source_ips, count(DISTINCT coalesce(s.sensor, '')) AS sensors,
        sum(s.login_attempts) AS login_attempts, sum(s.command_count) AS commands
      FROM session_summaries s WHERE ${f.sql}`, f.params,
   );
@@ -89,7 +90,7 @@ export async function readIpStats(db: SqlRunner, w: ReportWindow): Promise<IpSta
        i.enrichment -> 'greynoise' ->> 'fetched_at' AS greynoise_at,
        i.enrichment -> 'maxmind' ->> 'city_db_build' AS city_build, i.enrichment -> 'maxmind' ->> 'asn_db_build' AS asn_build
      FROM (SELECT s.source_ip AS ip, count(*) AS sessions, min(s.first_event_at) AS first_seen, max(s.last_event_at) AS last_seen,
-             count(DISTINCT s.sensor) AS sensors
+             count(DISTINCT coalesce(s.sensor, '')) AS sensors
            FROM session_summaries s WHERE ${f.sql} AND s.source_ip IS NOT NULL GROUP BY s.source_ip) a
      LEFT JOIN ip_inventory i ON i.ip_address = a.ip`, f.params,
   );
