@@ -20,22 +20,32 @@ export interface Totals {
 const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
-export async function readTotals(db: SqlRunner, w: ReportWindow): Promise<Totals> {
+/**
+ * Totals of a window. A summary has already grouped the window by IP and by credential, so it
+ * passes those in (distinct IPs and successful logins then cost no further pass over the window).
+ */
+export async function readTotals(db: SqlRunner, w: ReportWindow, known: { ips?: IpStat[]; credentials?: CredentialRow[] } = {}): Promise<Totals> {
   const f = sessionFilter(w);
+  const distinctIps = known.ips ? '' : ', count(DISTINCT s.source_ip) AS source_ips';
   const [t] = await db.query<Record<string, unknown>>(
-    `SELECT count(*) AS sessions, sum(s.event_count) AS events, count(DISTINCT s.source_ip) AS source_ips, count(DISTINCT coalesce(s.sensor, '')) AS sensors,
-       sum(s.login_attempts) AS login_attempts, sum(s.command_count) AS commands
+    `SELECT count(*) AS sessions, sum(s.event_count) AS events, count(DISTINCT coalesce(s.sensor, '')) AS sensors,
+       sum(s.login_attempts) AS login_attempts, sum(s.command_count) AS commands${distinctIps}
      FROM session_summaries s WHERE ${f.sql}`, f.params,
   );
-  const [c] = await db.query<Record<string, unknown>>(
-    `SELECT sum(c.successes) AS successes FROM session_summaries s JOIN session_credentials c ON c.session_id = s.session_id WHERE ${f.sql}`, f.params,
-  );
+  let successes: number;
+  if (known.credentials) successes = known.credentials.reduce((a, c) => a + c.successes, 0);
+  else {
+    const [c] = await db.query<Record<string, unknown>>(
+      `SELECT sum(c.successes) AS successes FROM session_summaries s JOIN session_credentials c ON c.session_id = s.session_id WHERE ${f.sql}`, f.params,
+    );
+    successes = num(c.successes);
+  }
   const [d] = await db.query<Record<string, unknown>>(
     `SELECT count(*) AS downloads FROM session_summaries s JOIN files f ON f.session_id = s.session_id WHERE ${f.sql}`, f.params,
   );
   return {
-    events: num(t.events), sessions: num(t.sessions), source_ips: num(t.source_ips), sensors: num(t.sensors),
-    login_attempts: num(t.login_attempts), successful_logins: num(c.successes), commands: num(t.commands), downloads: num(d.downloads),
+    events: num(t.events), sessions: num(t.sessions), source_ips: known.ips ? known.ips.length : num(t.source_ips), sensors: num(t.sensors),
+    login_attempts: num(t.login_attempts), successful_logins: successes, commands: num(t.commands), downloads: num(d.downloads),
   };
 }
 

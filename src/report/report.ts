@@ -67,6 +67,8 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
   const asnIds = [...new Set(ips.map((ip) => ip.asn).filter((a): a is number => a !== null))];
   const asns: Map<number, AsnInfo> = wants('asns', 'new', 'blocklist') ? await readAsns(db, asnIds) : new Map();
   const files: FileRow[] = wants('files', 'new', 'coverage') ? await readFiles(db, w) : [];
+  // One pass over the window's credentials serves both the top list and the successful-login total.
+  const credentials = v === 'summary' || v === 'credentials' ? await readCredentials(db, w, null) : null;
   const windowText = `${w.since} to ${w.until}`;
 
   if (v === 'blocklist') {
@@ -94,7 +96,8 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
   for (const name of selected) {
     switch (name) {
       case 'totals': {
-        const [cur, prev] = [await readTotals(db, w), await readTotals(db, previousWindow(w))];
+        const known = v === 'summary' ? { ips, credentials: credentials! } : {};
+        const [cur, prev] = [await readTotals(db, w, known), await readTotals(db, previousWindow(w))];
         totals = totalsJson(cur, prev);
         tables.push(totalsTable(cur, prev));
         break;
@@ -107,7 +110,7 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
       case 'asns': tables.push(asnsTable(ips, asns, totalSessions, o.limit)); break;
       case 'countries': tables.push(countriesTable(ips, totalSessions, o.limit)); break;
       case 'ips': tables.push(ipsTable(ips, w, o.ips, o.limit, now)); break;
-      case 'credentials': tables.push(credentialsTable(await readCredentials(db, w, o.limit))); break;
+      case 'credentials': tables.push(credentialsTable(credentials!.slice(0, o.limit))); break;
       case 'commands': tables.push(commandsTable(await readCommands(db, w, o.limit))); break;
       case 'files': tables.push(filesTable(files, o.limit)); break;
       case 'coverage': tables.push(coverageTable(ips, files, now)); break;
