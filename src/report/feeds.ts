@@ -82,7 +82,8 @@ function mispEvent(info: string, attrs: MispAttribute[], now: Date): string {
     Event: {
       info, date: now.toISOString().slice(0, 10), threat_level_id: '3', analysis: '2', distribution: '0', uuid: randomUUID(),
       Tag: [{ name: 'tlp:white' }],
-      Attribute: attrs.map((a) => ({ ...a, to_ids: true, uuid: randomUUID() })),
+      // An unknown time is left out rather than sent as null.
+      Attribute: attrs.map((a) => Object.fromEntries(Object.entries({ ...a, to_ids: true, uuid: randomUUID() }).filter(([, v]) => v !== null))),
     },
   };
   return `${JSON.stringify(event, null, 2)}\n`;
