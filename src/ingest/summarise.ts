@@ -1,4 +1,5 @@
 import type { FileDelta, IpDelta, SessionDelta, Summary } from '../store/ingest-repo.js';
+import { ReportFactsBuilder } from '../store/report-facts-repo.js';
 
 /**
  * What one event contributes to the summaries. Only events actually inserted are summarised,
@@ -25,6 +26,10 @@ export interface SummaryFields {
   hassh: string | null;
   protocol: string | null;
   durationSeconds: number | null;
+  /** Read by the report facts (credentials, commands). */
+  username: string | null;
+  password: string | null;
+  input: string | null;
 }
 
 const minStr = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
@@ -38,12 +43,14 @@ export class SummaryBuilder {
   readonly #sessions = new Map<string, SessionDelta>();
   readonly #files = new Map<string, FileDelta>();
   readonly #ips = new Map<string, { ip: string; firstSeen: string; lastSeen: string; sensors: Set<string> }>();
+  readonly #facts = new ReportFactsBuilder();
 
   get size(): number {
     return this.#sessions.size + this.#files.size + this.#ips.size;
   }
 
   add(e: SummarisableEvent): void {
+    this.#facts.add(e);
     const p = e.parsed;
     const ts = e.eventTimestamp;
     if (e.sessionId !== null) {
@@ -101,7 +108,7 @@ export class SummaryBuilder {
   result(): Summary {
     const ips: IpDelta[] = [];
     for (const v of this.#ips.values()) ips.push({ ip: v.ip, firstSeen: v.firstSeen, lastSeen: v.lastSeen, sensors: [...v.sensors].sort() });
-    return { sessions: [...this.#sessions.values()], files: [...this.#files.values()], ips };
+    return { sessions: [...this.#sessions.values()], files: [...this.#files.values()], ips, facts: this.#facts.result() };
   }
 }
 

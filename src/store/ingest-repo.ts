@@ -1,4 +1,5 @@
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
+import { writeReportFacts, type ReportFacts } from './report-facts-repo.js';
 import { nowIso } from './time.js';
 
 /** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision). */
@@ -72,6 +73,8 @@ export interface Summary {
   sessions: SessionDelta[];
   files: FileDelta[];
   ips: IpDelta[];
+  /** Credentials and commands for cowrie-report (report-facts-repo.ts). */
+  facts?: ReportFacts;
 }
 
 /** Collects what inserted events add to the summaries (the ingest side's SummaryBuilder). */
@@ -160,6 +163,7 @@ export class IngestBatchWriter<E extends EventRow> {
     await upsertFiles(this.#db, this.#tx, summary.files);
     await recountDownloads(this.#db, this.#tx, summary.files);
     const newIps = await upsertIps(this.#db, this.#tx, summary.ips, summary.sessions);
+    if (summary.facts) await writeReportFacts(this.#db, this.#tx, summary.facts);
     if (cursor) await saveCursor(this.#tx, cursor);
     return { inserted: this.#inserted, duplicates: this.#duplicates, deadLettered: this.#deadLettered, newSessions, newIps };
   }

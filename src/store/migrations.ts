@@ -1,3 +1,6 @@
+import type { DialectAdapter, SqlRunner } from './dialects/types.js';
+import { backfillReportFacts } from './report-facts-repo.js';
+
 /**
  * Forward-only, numbered migrations. Each is DDL written once against the
  * dialect's type names (ColumnTypes), applied in one transaction by store.ts.
@@ -18,6 +21,8 @@ export interface Migration {
   version: number;
   name: string;
   up(t: ColumnTypes): string[];
+  /** Fills what the new DDL derives from rows already stored (same transaction as the DDL). */
+  backfill?(db: DialectAdapter, tx: SqlRunner): Promise<void>;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -172,6 +177,43 @@ export const MIGRATIONS: Migration[] = [
         (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = TRUE)
         WHERE session_id IN (SELECT session_id FROM files)`,
     ],
+  },
+  {
+    version: 3,
+    name: 'report facts',
+    // What cowrie-report needs that the summaries lack, kept up to date at ingest from the events
+    // actually inserted (report-facts-repo.ts), so no report reads raw_events. Long attacker text
+    // is keyed by its SHA-256: a PostgreSQL B-tree entry cannot hold more than ~2.7 kB.
+    up: (t) => [
+      `CREATE TABLE session_credentials (
+        session_id TEXT NOT NULL,
+        credential_hash TEXT NOT NULL,
+        username TEXT,
+        password TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        successes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, credential_hash)
+      )`,
+      `CREATE TABLE session_commands (
+        session_id TEXT NOT NULL,
+        command_hash TEXT NOT NULL,
+        command TEXT,
+        executions INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, command_hash)
+      )`,
+      // When each password and command was first seen on each sensor ('' = no sensor): "new in the window".
+      `CREATE TABLE first_seen_values (
+        kind TEXT NOT NULL,
+        value_hash TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        value TEXT,
+        first_seen ${t.ts} NOT NULL,
+        PRIMARY KEY (kind, value_hash, sensor)
+      )`,
+      // Report windows select sessions by their first event.
+      `CREATE INDEX session_summaries_first_event ON session_summaries (first_event_at)`,
+    ],
+    backfill: backfillReportFacts,
   },
 ];
 

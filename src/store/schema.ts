@@ -131,6 +131,30 @@ export interface DeadLetterEventsTable {
   created_at: string;
 }
 
+export interface SessionCredentialsTable {
+  session_id: string;
+  credential_hash: string;
+  username: string | null;
+  password: string | null;
+  attempts: number;
+  successes: number;
+}
+
+export interface SessionCommandsTable {
+  session_id: string;
+  command_hash: string;
+  command: string | null;
+  executions: number;
+}
+
+export interface FirstSeenValuesTable {
+  kind: string;
+  value_hash: string;
+  sensor: string;
+  value: string | null;
+  first_seen: string;
+}
+
 export interface Database {
   schema_state: SchemaStateTable;
   raw_events: RawEventsTable;
@@ -142,11 +166,15 @@ export interface Database {
   api_quota: ApiQuotaTable;
   ingest_cursors: IngestCursorsTable;
   dead_letter_events: DeadLetterEventsTable;
+  session_credentials: SessionCredentialsTable;
+  session_commands: SessionCommandsTable;
+  first_seen_values: FirstSeenValuesTable;
 }
 
 export const TABLES: Array<keyof Database> = [
   'schema_state', 'raw_events', 'session_summaries', 'files', 'ip_inventory',
   'asn_inventory', 'enrichment_cache', 'api_quota', 'ingest_cursors', 'dead_letter_events',
+  'session_credentials', 'session_commands', 'first_seen_values',
 ];
 
 /** JSON columns come back parsed from PostgreSQL and as text from SQLite. */

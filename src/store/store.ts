@@ -72,6 +72,7 @@ export async function migrate(store: Store): Promise<MigrateResult> {
       for (const m of MIGRATIONS) {
         if (m.version <= from) continue;
         for (const stmt of m.up(db.types)) await tx.run(stmt);
+        if (m.backfill) await m.backfill(db, tx);
         applied.push(`${m.version} ${m.name}`);
       }
       if (applied.length) {

@@ -151,6 +151,9 @@ for (const d of dialectCases()) {
       await load(s, [f]);
       // What version 1 left behind: no flag, file_downloads counted events.
       await s.db.run('ALTER TABLE files DROP COLUMN downloaded');
+      // …and none of the later migrations' tables.
+      for (const t of ['session_credentials', 'session_commands', 'first_seen_values']) await s.db.run(`DROP TABLE ${t}`);
+      await s.db.run('DROP INDEX session_summaries_first_event');
       await s.db.run('UPDATE session_summaries SET file_downloads = 2 WHERE session_id = ?', [sid]);
       await s.db.run("UPDATE schema_state SET value = '1' WHERE key = 'schema_version'");
       await s.close();

@@ -1,0 +1,145 @@
+/**
+ * `cowrie-report VIEW`: reads what the view needs for the window and renders it in one format.
+ * Returns the text; the CLI decides where it goes.
+ */
+import { UsageError } from '../errors.js';
+import { escapeControl } from '../text.js';
+import type { SqlRunner } from '../store/store.js';
+import { BLOCKLIST_COLUMNS, blocklistRow, renderIpset, renderNft, renderPlain, selectBlocklist, selectFileFeed, type BlocklistOptions } from './blocklist.js';
+import { readAsns, readCommands, readCredentials, readDaily, readFiles, readIpStats, readNewValues, readTotals, type AsnInfo, type FileRow, type IpStat } from './data.js';
+import { fileMisp, fileStix, ipMisp, ipStix } from './feeds.js';
+import { renderHtml } from './render-html.js';
+import { renderCsv, renderTable } from './render-text.js';
+import {
+  asnsTable, classificationOf, commandsTable, countriesTable, coverageTable, credentialsTable, filesTable, ipsTable, newTable, totalsJson, totalsTable,
+  SUMMARY_VIEWS, VIEWS, type IpFilter, type TableView, type ViewName, type ViewTable,
+} from './views.js';
+import { previousWindow, resolveWindow, type ReportWindow } from './window.js';
+
+export const SCHEMA_VERSION = 1;
+
+const TABLE_FORMATS = ['table', 'json', 'csv', 'html'];
+const FORMATS: Record<ViewName, string[]> = {
+  summary: ['table', 'json', 'html'],
+  blocklist: ['plain', 'csv', 'json', 'nft', 'ipset', 'stix', 'misp'],
+  files: [...TABLE_FORMATS, 'stix', 'misp'],
+  totals: TABLE_FORMATS, new: TABLE_FORMATS, asns: TABLE_FORMATS, countries: TABLE_FORMATS, ips: TABLE_FORMATS,
+  credentials: TABLE_FORMATS, commands: TABLE_FORMATS, coverage: TABLE_FORMATS,
+};
+
+/** The view name and format, checked before any database is opened; returns the format to use. */
+export function checkViewFormat(view: string, format: string | undefined): { view: ViewName; format: string } {
+  if (!(VIEWS as readonly string[]).includes(view)) throw new UsageError(`unknown view ${JSON.stringify(view.slice(0, 40))}: expected one of ${VIEWS.join(', ')}`);
+  const v = view as ViewName;
+  const f = format ?? (v === 'blocklist' ? 'plain' : 'table');
+  if (v === 'summary' && f === 'csv') throw new UsageError('summary --format csv: CSV holds one view per file; ask for one view (e.g. cowrie-report asns --format csv) or use --format json');
+  if (!FORMATS[v].includes(f)) throw new UsageError(`${v} --format ${JSON.stringify(f.slice(0, 20))}: expected one of ${FORMATS[v].join(', ')}`);
+  return { view: v, format: f };
+}
+
+export interface ReportOptions {
+  view: ViewName;
+  format: string;
+  since?: string;
+  until?: string;
+  sensors?: string[];
+  limit: number;
+  ips: IpFilter;
+  blocklist: BlocklistOptions;
+  setName: string;
+  color: boolean;
+  now?: Date;
+}
+
+export interface ReportOutput {
+  text: string;
+  window: ReportWindow;
+}
+
+export async function runReport(db: SqlRunner, o: ReportOptions): Promise<ReportOutput> {
+  const now = o.now ?? new Date();
+  const w = await resolveWindow(db, { since: o.since, until: o.until, sensors: o.sensors, now });
+  const v = o.view;
+  const wants = (...names: ViewName[]) => names.includes(v) || (v === 'summary');
+  const fileFeed = v === 'files' && (o.format === 'stix' || o.format === 'misp');
+
+  const ips: IpStat[] = wants('asns', 'countries', 'ips', 'new', 'coverage', 'blocklist') ? await readIpStats(db, w) : [];
+  const asnIds = [...new Set(ips.map((ip) => ip.asn).filter((a): a is number => a !== null))];
+  const asns: Map<number, AsnInfo> = wants('asns', 'new', 'blocklist') ? await readAsns(db, asnIds) : new Map();
+  const files: FileRow[] = wants('files', 'new', 'coverage') ? await readFiles(db, w) : [];
+  // One pass over the window's credentials serves both the top list and the successful-login total.
+  const credentials = v === 'summary' || v === 'credentials' ? await readCredentials(db, w, null) : null;
+  const windowText = `${w.since} to ${w.until}`;
+
+  if (v === 'blocklist') {
+    const entries = selectBlocklist(ips, asns, w.until, o.blocklist);
+    const header = `cowrie-report blocklist: ${entries.length} address(es), sessions from ${windowText}`;
+    switch (o.format) {
+      case 'plain': return { text: renderPlain(entries), window: w };
+      case 'nft': return { text: renderNft(entries, o.setName, header), window: w };
+      case 'ipset': return { text: renderIpset(entries, o.setName, header), window: w };
+      case 'stix': return { text: ipStix(entries, o.blocklist.maxAgeMs, now), window: w };
+      case 'misp': return { text: ipMisp(entries, windowText, now), window: w };
+      case 'csv': return { text: renderCsv({ view: 'ips', title: '', columns: BLOCKLIST_COLUMNS, rows: entries.map(blocklistRow) }), window: w };
+      default: return { text: json(w, now, { blocklist: entries.map(blocklistRow) }), window: w };
+    }
+  }
+  if (fileFeed) {
+    const feed = selectFileFeed(files);
+    return { text: o.format === 'stix' ? fileStix(feed, o.blocklist.maxAgeMs, now) : fileMisp(feed, windowText, now), window: w };
+  }
+
+  const tables: ViewTable[] = [];
+  let totals: ReturnType<typeof totalsJson> | null = null;
+  const totalSessions = ips.reduce((a, ip) => a + ip.sessions, 0);
+  const selected: readonly TableView[] = v === 'summary' ? SUMMARY_VIEWS : [v];
+  for (const name of selected) {
+    switch (name) {
+      case 'totals': {
+        const known = v === 'summary' ? { ips, credentials: credentials! } : {};
+        const [cur, prev] = [await readTotals(db, w, known), await readTotals(db, previousWindow(w))];
+        totals = totalsJson(cur, prev);
+        tables.push(totalsTable(cur, prev));
+        break;
+      }
+      case 'new': {
+        const [passwords, commands] = [await readNewValues(db, w, 'password'), await readNewValues(db, w, 'command')];
+        tables.push(newTable({ ips, asns, passwords, commands, files, w, limit: o.limit }));
+        break;
+      }
+      case 'asns': tables.push(asnsTable(ips, asns, totalSessions, o.limit)); break;
+      case 'countries': tables.push(countriesTable(ips, totalSessions, o.limit)); break;
+      case 'ips': tables.push(ipsTable(ips, w, o.ips, o.limit, now)); break;
+      case 'credentials': tables.push(credentialsTable(credentials!.slice(0, o.limit))); break;
+      case 'commands': tables.push(commandsTable(await readCommands(db, w, o.limit))); break;
+      case 'files': tables.push(filesTable(files, o.limit)); break;
+      case 'coverage': tables.push(coverageTable(ips, files, now)); break;
+    }
+  }
+
+  switch (o.format) {
+    case 'json': {
+      const body: Record<string, unknown> = {};
+      for (const t of tables) body[t.view] = t.view === 'totals' ? totals : t.rows;
+      return { text: json(w, now, body), window: w };
+    }
+    case 'csv': return { text: renderCsv(tables[0]), window: w };
+    case 'html': {
+      const summary = v === 'summary';
+      const mix: Record<string, number> = {};
+      for (const ip of ips) mix[classificationOf(ip)] = (mix[classificationOf(ip)] ?? 0) + 1;
+      return {
+        text: renderHtml({ window: w, generatedAt: now.toISOString(), tables, daily: summary ? await readDaily(db, w) : null, mix: summary ? mix : null }),
+        window: w,
+      };
+    }
+    default: {
+      const head = `Sessions from ${w.since} to ${w.until}${w.sensors.length ? ` on ${escapeControl(w.sensors.join(', '))}` : ''}\n\n`;
+      return { text: head + tables.map((t) => renderTable(t, { color: o.color })).join('\n'), window: w };
+    }
+  }
+}
+
+function json(w: ReportWindow, now: Date, body: Record<string, unknown>): string {
+  return `${JSON.stringify({ schema_version: SCHEMA_VERSION, generated_at: now.toISOString(), window: { since: w.since, until: w.until, sensors: w.sensors }, ...body }, null, 2)}\n`;
+}
