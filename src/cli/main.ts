@@ -56,6 +56,7 @@ export function consoleLogger(opts: { verbose?: boolean; quiet?: boolean }): Log
     warn: (m) => { if (!opts.quiet) out(`[WARNING] ${m}`); },
     error: (m) => out(`[ERROR] ${m}`),
     debug: (m) => { if (opts.verbose) out(`[DEBUG] ${m}`); },
+    notice: (m) => { if (!opts.quiet) out(`[INFO] ${m}`); },
   };
 }
 
