@@ -229,7 +229,8 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     const gnResults = new Map<string, SourceResult<GreyNoiseValue>>();
     if (gn.enabled) {
       for (let j = 0; j < chunk.length; j += 10) {
-        const got = await gn.resultsFor(chunk.slice(j, j + 10).map((c) => c.ip));
+        // Only public IPs were handed to GreyNoise; the others have no answer to wait for.
+        const got = await gn.resultsFor(chunk.slice(j, j + 10).map((c) => c.ip).filter((ip) => !scopes.has(ip)));
         for (const [ip, r] of got) gnResults.set(ip, r);
         pass3Status(processed + Math.min(j + 10, chunk.length));
       }
