@@ -8,6 +8,14 @@ export interface Logger {
   error(message: string): void;
   /** Extra detail, shown only with --verbose. */
   debug(message: string): void;
+  /** An INFO line shown even without --verbose (not a problem, but the user must know). */
+  notice?(message: string): void;
+}
+
+/** logger.notice where the logger has it, else an INFO line. */
+export function notice(logger: Logger, message: string): void {
+  if (logger.notice) logger.notice(message);
+  else logger.info(message);
 }
 
 export const silentLogger: Logger = {

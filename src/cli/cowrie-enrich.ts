@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadConfigFile, resolveConfig } from '../config/config.js';
 import { describeLimit, refresh, summaryLine, type Limit } from '../enrich/refresh.js';
+import { ipArgument } from '../enrich/ip-scope.js';
 import { openMaxmind } from '../enrich/sources/maxmind.js';
 import { UserError, UsageError } from '../errors.js';
 import { fmt } from '../log.js';
@@ -41,7 +42,8 @@ async function runRefresh(opts: RefreshOpts): Promise<void> {
   if (sessions === 'skip' && files === 'skip' && ips === 'skip' && !opts.ip.length) {
     throw new UsageError('nothing to refresh: give --sessions N, --files N or --ips N (0 = all stale IPs), or --ip ADDR');
   }
-  const { db, database, config: configFile, sessions: _s, files: _f, ips: _i, ip, verbose, quiet, ...flags } = opts;
+  const { db, database, config: configFile, sessions: _s, files: _f, ips: _i, verbose, quiet, ...flags } = opts;
+  const ip = opts.ip.map(ipArgument);
   const cfg = resolveConfig({ ...flags, db: dbFlag({ db, database }) }, process.env, loadConfigFile(configFile, process.env));
   const progress = createProgress({ label: 'refresh', mode: progressMode({ verbose, quiet }), intervalMs: progressIntervalMs() });
   const logger = consoleLogger({ verbose, quiet }, (line) => progress.writeLine(line));
@@ -69,9 +71,14 @@ async function runRefresh(opts: RefreshOpts): Promise<void> {
   }
   if (!verbose && !quiet) {
     const r = result.ips;
-    const extra = result.sessionsAfterIps ? `; ${fmt(result.sessionsAfterIps)} more sessions snapshotted from IPs enriched in this run` : '';
+    const extra = result.sessionsAfterIps ? `; ${fmt(result.sessionsAfterIps)} of the sessions snapshotted after the IP passes` : '';
+    const ipFacts = r ? [
+      `${fmt(r.errors)} IP errors`,
+      ...(r.pending ? [`${fmt(r.pending)} IPs pending`] : []),
+      ...(r.notPublic ? [`${fmt(r.notPublic)} non-public IPs`] : []),
+    ].join(', ') : '';
     process.stdout.write(summaryLine(result)
-      + (r ? ` (${fmt(r.errors)} IP errors; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}${extra}; ${r.seconds.wall.toFixed(1)} s)` : '') + '\n');
+      + (r ? ` (${ipFacts}; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}${extra}; ${r.seconds.wall.toFixed(1)} s)` : '') + '\n');
   }
   if (result.failedSources.length) throw new UserError(`source failed for the whole run: ${[...new Set(result.failedSources)].join(', ')} (the rest was enriched; affected items stay pending)`, 1);
 }
@@ -97,7 +104,7 @@ function sourceOptions(cmd: Command): Command {
 const program = newProgram('cowrie-enrich', 'Enrich attacker IPs (MaxMind, Team Cymru, GreyNoise), sessions and downloaded files (VirusTotal).');
 
 sourceOptions(addDbOptions(program.command('refresh').description('refresh enrichment: sessions, then files, then IPs (three passes)')))
-  .option('--sessions <n>', 'sessions to snapshot (0 or omitted: skip; "all": every candidate)')
+  .option('--sessions <n>', 'sessions to snapshot, counting those whose IPs this run enriches (snapshotted after the IP passes); 0 or omitted: skip; "all": every candidate')
   .option('--files <n>', 'downloaded files to look up on VirusTotal (0 or omitted: skip; "all")')
   .option('--ips <n>', 'at most N IPs needing enrichment (stale, never enriched or pending), most recently seen first (0 or "all": every one; omitted: skip)')
   .option('--ip <addr>', 'refresh this IP whatever its age (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -111,7 +118,8 @@ const geoip = program.command('geoip')
   .description('look up IPs in the local MaxMind databases (offline) and print JSON; `geoip update` / `geoip status` keep them current')
   .argument('<ips...>', 'addresses to look up')
   .option('--maxmind-dir <dir>', 'folder with the .mmdb files (env COWRIE_MAXMIND_DIR)')
-  .action(async (ipsArg: string[], opts: { maxmindDir?: string }) => {
+  .action(async (ipsRaw: string[], opts: { maxmindDir?: string }) => {
+    const ipsArg = ipsRaw.map(ipArgument);
     const cfg = resolveConfig({ maxmindDir: opts.maxmindDir }, process.env, loadConfigFile(undefined, process.env));
     const mm = await openMaxmind({ dir: cfg.maxmindDir, logger: consoleLogger({}) });
     try {

@@ -77,6 +77,7 @@ export function consoleLogger(opts: { verbose?: boolean; quiet?: boolean }, writ
     warn: (m) => { if (!opts.quiet) out(`[WARNING] ${m}`); },
     error: (m) => out(`[ERROR] ${m}`),
     debug: (m) => { if (opts.verbose) out(`[DEBUG] ${m}`); },
+    notice: (m) => { if (!opts.quiet) out(`[INFO] ${m}`); },
   };
 }
 

@@ -3,38 +3,50 @@ import type { DialectAdapter } from '../store/store.js';
 import type { SourceResult } from './sources/types.js';
 
 /**
- * Paid answers go to enrichment_cache as they arrive (a crash never pays twice), in small
- * batches so a fast source does not cost one transaction per answer.
+ * Paid answers go to enrichment_cache before anything counts or uses them: add() resolves once
+ * the answer is committed, so an answer a crash can lose is one still on its way to the database,
+ * never one the run already acted on. Writes are group-committed: answers that arrive while a
+ * write is in progress share the next transaction, so a fast source costs one transaction per
+ * burst, not one per answer, and a slow one waits only for its own write.
  */
 export class AnswerBuffer {
   #pending: CacheEntry[] = [];
-  #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<void> = Promise.resolve();
+  /** The write that will take #pending (not started yet), if any. */
+  #next: Promise<void> | null = null;
+  /** The last write scheduled (its failure already reported to its own callers). */
+  #last: Promise<void> = Promise.resolve();
   readonly #db: DialectAdapter;
   readonly #service: string;
-  readonly #maxDelayMs: number;
 
-  constructor(db: DialectAdapter, service: string, maxDelayMs = 100) {
+  constructor(db: DialectAdapter, service: string) {
     this.#db = db;
     this.#service = service;
-    this.#maxDelayMs = maxDelayMs;
   }
 
-  add(r: SourceResult<unknown>): void {
-    if ((r.status !== 'hit' && r.status !== 'miss') || r.ttlSeconds <= 0) return;
+  /** Resolves when `r` is in the cache (at once for what is not cached: failures, local answers). */
+  add(r: SourceResult<unknown>): Promise<void> {
+    if ((r.status !== 'hit' && r.status !== 'miss') || r.ttlSeconds <= 0 || r.local) return Promise.resolve();
     this.#pending.push({ key: r.key, value: r.value, fetchedAt: r.fetchedAt, ttlSeconds: r.ttlSeconds, version: r.version });
-    if (this.#pending.length >= 200) void this.flush();
-    else if (!this.#timer) this.#timer = setTimeout(() => void this.flush(), this.#maxDelayMs);
+    return this.#schedule();
   }
 
+  /** Resolves when everything added so far is written. */
   flush(): Promise<void> {
-    if (this.#timer) { clearTimeout(this.#timer); this.#timer = null; }
-    const rows = this.#pending;
-    this.#pending = [];
-    if (rows.length) {
-      this.#flushing = this.#flushing.then(() => this.#db.transaction((tx) => putCached(this.#db, tx, this.#service, rows)));
+    return this.#pending.length ? this.#schedule() : this.#last;
+  }
+
+  #schedule(): Promise<void> {
+    if (!this.#next) {
+      const write = this.#last.then(() => {
+        const rows = this.#pending;
+        this.#pending = [];
+        this.#next = null;
+        return rows.length ? this.#db.transaction((tx) => putCached(this.#db, tx, this.#service, rows)) : undefined;
+      });
+      this.#next = write;
+      this.#last = write.catch(() => {});
     }
-    return this.#flushing;
+    return this.#next;
   }
 }
 

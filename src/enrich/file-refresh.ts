@@ -133,10 +133,20 @@ export async function refreshFiles(store: Store, o: FileRefreshOptions): Promise
     // Answers are serialised through one chain so commits never interleave.
     let chain = Promise.resolve();
     let summary: LookupSummary;
+    // VirusTotal failed for the whole run when it was asked and answered nothing (exit 1).
+    let answeredNow = 0;
+    let failedNow = 0;
+    let lastFailure = '';
     try {
       summary = await client.lookup(toAsk, (r) => {
-        answers.add(r);
-        chain = chain.then(() => take(r));
+        if (r.status === 'hit' || r.status === 'miss') answeredNow++;
+        else if (r.status === 'error') {
+          failedNow++;
+          lastFailure = r.reason ?? '';
+        }
+        // Cached (committed) before it is counted or written to files: a crash never pays twice.
+        const cached = answers.add(r);
+        chain = chain.then(() => cached).then(() => take(r));
         return chain;
       }, hard.signal);
     } finally {
@@ -149,6 +159,10 @@ export async function refreshFiles(store: Store, o: FileRefreshOptions): Promise
     }
     res.requests = summary.sent;
     if (summary.authError) res.failedSource = true;
+    else if (failedNow > 0 && answeredNow === 0) {
+      res.failedSource = true;
+      logger.error(`[files] VirusTotal failed for every file asked this run (${fmt(failedNow)}; last: ${lastFailure}); they stay failed for the next run`);
+    }
     if (summary.quotaExhausted && !stopping) {
       await quota.exhaust().catch(() => {});
       logger.warn(`[files] VirusTotal daily quota spent: ${res.pending} files stay pending until tomorrow (UTC)`);

@@ -1,11 +1,12 @@
 import { UserError } from '../errors.js';
-import { fmt, type Logger } from '../log.js';
+import { fmt, notice, type Logger } from '../log.js';
 import type { StatusEmitter } from '../status/emitter.js';
 import { getCached, putCached } from '../store/cache-repo.js';
 import { asnsWithDetails, readEnrichment, recountAsns, selectIpsToEnrich, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { AnswerBuffer, fromCache } from './answer-buffer.js';
+import { ipScope, type IpScope } from './ip-scope.js';
 import { ENRICHMENT_VERSION, mergeChunk, type ChunkMerge, type IpAnswers } from './merge.js';
 import { databaseQuota } from './quota.js';
 import { createCymruClient, type CymruAsnValue, type CymruIpValue } from './sources/cymru.js';
@@ -35,13 +36,25 @@ export interface IpRefreshOptions {
 
 export interface IpRefreshResult {
   selected: number;
+  /** Rows written (every selected IP, unless interrupted). */
+  processed: number;
+  /** IPs answered by every source they needed (the guide's "N IPs enriched"). */
   enriched: number;
+  /** IPs a source failed for this run (left pending for the next run). */
   errors: number;
+  /** IPs still owed by a source not asked this run (stopped, offline, no key, no MaxMind); not errors. */
+  pending: number;
+  /** Private, loopback, link-local, CGNAT, documentation, … addresses: marked, never looked up. */
+  notPublic: number;
   needCymru: number;
   cymruEnriched: number;
   cymruFailedBatches: number;
   cacheHits: { cymru: number; greynoise: number };
   greynoiseRequests: number;
+  /** Answers GreyNoise gave (paid); requests = answers + failed IPs' attempts + retries. */
+  greynoiseAnswers: number;
+  /** Answered here without a request (IPv6, which GreyNoise cannot look up): not paid, not cached. */
+  greynoiseLocalAnswers: number;
   greynoiseQuotaLeft: number | null;
   /** Sources that failed for the whole run (exit code 1). */
   failedSources: string[];
@@ -57,13 +70,18 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const clock = o.now ?? (() => new Date());
   const t0 = Date.now();
   const res: IpRefreshResult = {
-    selected: 0, enriched: 0, errors: 0, needCymru: 0, cymruEnriched: 0, cymruFailedBatches: 0,
-    cacheHits: { cymru: 0, greynoise: 0 }, greynoiseRequests: 0, greynoiseQuotaLeft: null, failedSources: [],
+    selected: 0, processed: 0, enriched: 0, errors: 0, pending: 0, notPublic: 0, needCymru: 0, cymruEnriched: 0, cymruFailedBatches: 0,
+    cacheHits: { cymru: 0, greynoise: 0 }, greynoiseRequests: 0, greynoiseAnswers: 0, greynoiseLocalAnswers: 0, greynoiseQuotaLeft: null, failedSources: [],
     seconds: { pass1: 0, pass2: 0, pass3: 0, wall: 0 },
   };
   const cutoff = isoMicros(clock().getTime() - o.staleDays * DAY_SECONDS * 1000);
   if (!o.ips?.length && o.limit === null) logger.info(`Querying IPs needing enrichment (>${o.staleDays} days stale)...`);
-  const candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips });
+  // Sources this run cannot ask: an IP owed only by them is not due (it would be redone for nothing).
+  const unavailable = [
+    ...(o.maxmindDir === undefined ? ['maxmind'] : []),
+    ...(o.offline ? ['cymru', 'greynoise'] : !o.greynoise.apiKey ? ['greynoise'] : []),
+  ];
+  const candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips, unavailable });
   const ips = candidates.map((c) => c.ip);
   res.selected = ips.length;
   if (o.ips?.length && ips.length < new Set(o.ips).size) logger.warn(`${fmt(new Set(o.ips).size - ips.length)} of the given IPs are not in ip_inventory (load their logs first)`);
@@ -74,20 +92,30 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     return res;
   }
 
+  // Opened first: a --maxmind-dir without databases stops the run (exit 2) before any network call.
+  let t = Date.now();
+  const maxmind = await openMaxmind({ dir: o.maxmindDir, logger, now: clock });
+  // Only public addresses are ever looked up. MaxMind is not consulted for the rest either: its
+  // databases hold nothing for reserved ranges, and the scope is the whole answer.
+  const scopes = new Map<string, IpScope>();
+  for (const ip of ips) {
+    const scope = ipScope(ip);
+    if (scope !== 'public') scopes.set(ip, scope);
+  }
+  const publicIps = scopes.size ? ips.filter((ip) => !scopes.has(ip)) : ips;
+
   // GreyNoise needs only the list: start its rate-limited lookups now, while passes 1 and 2 run.
-  const gn = startGreyNoise(store, ips, o, res);
+  const gn = startGreyNoise(store, publicIps, o, res);
 
   // Pass 1 — MaxMind, offline.
-  let t = Date.now();
   logger.info('Pass 1/3: MaxMind GeoIP enrichment (offline)...');
-  const maxmind = await openMaxmind({ dir: o.maxmindDir, logger, now: clock });
   const mm = new Map<string, SourceResult<MaxmindValue>>();
   try {
-    for (const r of maxmind.lookup(ips)) mm.set(r.key, r);
+    for (const r of maxmind.lookup(publicIps)) mm.set(r.key, r);
   } finally {
     maxmind.close();
   }
-  const needCymru = ips.filter((ip) => needsCymru(mm.get(ip)?.value));
+  const needCymru = publicIps.filter((ip) => needsCymru(mm.get(ip)?.value));
   const needCymruSet = new Set(needCymru);
   res.needCymru = needCymru.length;
   status.update('pass_1_maxmind', { ips_processed: ips.length, ips_total: ips.length, ip_errors: 0, need_cymru: needCymru.length }, { force: true });
@@ -130,6 +158,10 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
       if (out.stoppedEarly) {
         res.failedSources.push('cymru');
         logger.error(`Cymru stopped after 3 failed batches in a row (${out.failedBatches} failed in all); ${fmt(out.results.filter((r) => r.status === 'pending').length)} IPs stay pending for the next run`);
+      } else if (out.failedBatches > 0 && !out.results.some((r) => r.status === 'hit' || r.status === 'miss')) {
+        // Failed for the whole run, however few batches it had (fewer than the stop rule needs).
+        res.failedSources.push('cymru');
+        logger.error(`Cymru answered none of the ${fmt(toAsk.length)} IPs asked (${out.failedBatches} of ${out.failedBatches} batches failed); they stay pending for the next run`);
       }
     }
     res.cymruEnriched = needCymru.filter((ip) => { const s = cymru.get(ip)?.status; return s === 'hit' || s === 'miss'; }).length;
@@ -148,22 +180,25 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const touchedAsns = new Set<number>();
   const pass3Status = (done: number, extra: Record<string, unknown> = {}, force = false) => status.update('pass_3_merge', {
     ips_processed: done, ips_total: ips.length, ip_errors: res.errors,
+    ips_enriched: res.enriched, ips_pending: res.pending, ips_not_public: res.notPublic,
     rate_per_second: Math.round(done / Math.max((Date.now() - t) / 1000, 0.001)),
     eta_seconds: Math.round(((ips.length - done) * (Date.now() - t)) / Math.max(done, 1) / 1000),
-    cache_hits: res.cacheHits, greynoise_answers: gn.answered(), ...extra,
+    cache_hits: res.cacheHits, ...gn.counts(), ...extra,
   }, { force });
   const answers = (gnResults: Map<string, SourceResult<GreyNoiseValue>>) => (ip: string): IpAnswers => ({
     maxmind: mm.get(ip), cymru: cymru.get(ip), cymruNeeded: !!client && needCymruSet.has(ip),
-    greynoise: gnResults.get(ip), greynoiseEnabled: gn.enabled,
-    // Offline: what the network sources owe this IP stays pending, so the next online run asks.
-    deferred: o.offline ? owedOffline(ip) : undefined,
+    greynoise: gnResults.get(ip), greynoiseEnabled: gn.enabled, scope: scopes.get(ip),
+    // What a source this run cannot ask owes the IP stays pending, so a run that can asks.
+    deferred: unavailable.length ? owedLater(ip) : undefined,
   });
   const routable = routableCache();
-  const OWED = { both: ['cymru', 'greynoise'], cymru: ['cymru'], greynoise: ['greynoise'], none: [] as string[] };
-  const owedOffline = (ip: string): string[] => {
-    const c = needCymruSet.has(ip);
-    const g = !!o.greynoise.apiKey && routable(ip);
-    return c ? (g ? OWED.both : OWED.cymru) : g ? OWED.greynoise : OWED.none;
+  const owedLater = (ip: string): string[] => {
+    if (scopes.has(ip)) return [];
+    const owed: string[] = [];
+    for (const source of unavailable) {
+      if (source === 'maxmind' || (source === 'cymru' && needCymruSet.has(ip)) || (source === 'greynoise' && routable(ip))) owed.push(source);
+    }
+    return owed;
   };
   // One commit in flight while the next chunk is prepared: the database works while we merge.
   let inFlight: Promise<void> | null = null;
@@ -173,7 +208,11 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
       await upsertAsns(db, tx, chunk.asns, chunk.deltas);
     });
     processed += n;
-    res.enriched = processed;
+    res.processed = processed;
+    res.enriched += chunk.enriched;
+    res.errors += chunk.errors;
+    res.pending += chunk.pending;
+    res.notPublic += chunk.notPublic;
     logger.info(`[ips] committed ${processed} rows...`);
     pass3Status(processed);
     o.onProgress?.('pass_3_merge', processed, ips.length);
@@ -190,14 +229,14 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     const gnResults = new Map<string, SourceResult<GreyNoiseValue>>();
     if (gn.enabled) {
       for (let j = 0; j < chunk.length; j += 10) {
-        const got = await gn.resultsFor(chunk.slice(j, j + 10).map((c) => c.ip));
+        // Only public IPs were handed to GreyNoise; the others have no answer to wait for.
+        const got = await gn.resultsFor(chunk.slice(j, j + 10).map((c) => c.ip).filter((ip) => !scopes.has(ip)));
         for (const [ip, r] of got) gnResults.set(ip, r);
         pass3Status(processed + Math.min(j + 10, chunk.length));
       }
     }
     const previous = await readEnrichment(db, chunk.filter((c) => c.enriched).map((c) => c.ip));
     const merged = mergeChunk({ candidates: chunk, previous, answers: answers(gnResults), asnDetails, now: isoMicros(clock()), version: ENRICHMENT_VERSION });
-    res.errors += merged.errors;
     for (const a of merged.current) touchedAsns.add(a);
     for (const a of merged.deltas.keys()) touchedAsns.add(a);
     if (inFlight) await inFlight;
@@ -210,8 +249,11 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   // Exact counts for every AS this run touched (sessions loaded since may have moved them too).
   await recountAsns(db, [...touchedAsns]);
   res.greynoiseQuotaLeft = gn.enabled ? await gn.quotaLeft() : null;
-  pass3Status(processed, { eta_seconds: 0, greynoise_requests: res.greynoiseRequests, greynoise_quota_left: res.greynoiseQuotaLeft }, true);
-  logger.info(`Pass 3 complete: ${fmt(processed)} IPs enriched, ${fmt(res.errors)} errors`);
+  pass3Status(processed, { eta_seconds: 0, greynoise_quota_left: res.greynoiseQuotaLeft }, true);
+  // The guide's line counts what it says: IPs every needed source answered, and IPs a source failed for.
+  logger.info(`Pass 3 complete: ${fmt(res.enriched)} IPs enriched, ${fmt(res.errors)} errors`);
+  if (res.pending) logger.info(`${fmt(res.pending)} IPs stay pending for a source not asked this run (${unavailable.length ? `${unavailable.join(', ')} unavailable` : 'stopped early'}); a run that can ask picks them up`);
+  if (res.notPublic) logger.info(`${fmt(res.notPublic)} IPs are not public addresses (private, loopback, link-local, CGNAT, documentation, reserved): marked with their scope, never sent to any source`);
   res.seconds.pass3 = (Date.now() - t) / 1000;
   res.seconds.wall = (Date.now() - t0) / 1000;
   return res;
@@ -249,23 +291,23 @@ async function lookupAsnDetails(
 interface GreyNoiseRun {
   enabled: boolean;
   resultsFor(ips: string[]): Promise<Map<string, SourceResult<GreyNoiseValue>>>;
-  /** Answers received from GreyNoise so far (for status files). */
-  answered(): number;
+  /** For status files: requests sent, answers paid for, answers given here, IPs it failed for. */
+  counts(): { greynoise_requests: number; greynoise_answers: number; greynoise_local_answers: number; greynoise_failed: number };
   stop(): Promise<void>;
   quotaLeft(): Promise<number>;
 }
 
-/** Pending because the run stopped asking (key rejected, quota spent), not because this IP failed. */
-const GREYNOISE_STOPPED = /^GreyNoise (off for this run|daily quota spent)/;
 /** IPs failing in a row (after the client's retries) that mean GreyNoise is down for this run. */
 const GREYNOISE_MAX_FAILURES_IN_ROW = 10;
 
 function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: IpRefreshResult): GreyNoiseRun {
   const { logger } = o;
-  const disabled: GreyNoiseRun = { enabled: false, resultsFor: async () => new Map(), answered: () => 0, stop: async () => {}, quotaLeft: async () => 0 };
+  const noCounts = { greynoise_requests: 0, greynoise_answers: 0, greynoise_local_answers: 0, greynoise_failed: 0 };
+  const disabled: GreyNoiseRun = { enabled: false, resultsFor: async () => new Map(), counts: () => noCounts, stop: async () => {}, quotaLeft: async () => 0 };
   if (o.offline) return disabled;
   if (!o.greynoise.apiKey) {
-    logger.info('GREYNOISE_API_KEY is not set: GreyNoise lookups skipped');
+    // Shown without --verbose: the user may not know the key is missing. Owed IPs stay pending.
+    notice(logger, 'GREYNOISE_API_KEY is not set: GreyNoise lookups skipped (IPs stay pending for GreyNoise until a run with a key)');
     return disabled;
   }
   const db = store.db;
@@ -285,7 +327,9 @@ function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: I
     // A soft stop looks like a spent quota to the client: not worth a warning.
     warn: (m) => { if (!(stopping && /quota spent/.test(m))) logger.warn(m); },
   };
-  let answered = 0;
+  let client: ReturnType<typeof createGreyNoiseClient> | null = null;
+  let failed = 0;
+  let lastFailure = '';
   const onSignal = () => {
     stopping = true;
     // Requests still waiting for a rate slot or a retry after a short grace are abandoned.
@@ -306,20 +350,22 @@ function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: I
     for (const [ip, e] of cached) deliver(fromCache(e));
     const toAsk = ips.filter((ip) => !cached.has(ip));
     if (!toAsk.length) return;
-    const client = createGreyNoiseClient({
+    client = createGreyNoiseClient({
       url: o.greynoise.url, apiKey: o.greynoise.apiKey!, ratePerSecond: o.greynoise.rate, mode: o.greynoise.mode, quota: gate, logger: clientLogger,
     });
     let failedInRow = 0;
-    const summary = await client.lookup(toAsk, (r) => {
-      if (r.status === 'hit' || r.status === 'miss') {
-        answered++;
+    const summary = await client.lookup(toAsk, async (r) => {
+      if (r.local) res.greynoiseLocalAnswers++;
+      else if (r.status === 'hit' || r.status === 'miss') {
+        // Committed to enrichment_cache before it counts or is used: a crash never pays for it again.
+        await buffer.add(r);
+        res.greynoiseAnswers++;
         failedInRow = 0;
-      }
-      // Written as it arrives (batched by the buffer): a crash never pays for the same answer twice.
-      buffer.add(r);
-      // Retries used up (5xx, timeouts): pending for the next run, and an error of this run.
-      if (r.status === 'pending' && !GREYNOISE_STOPPED.test(r.reason ?? '')) {
+      } else if (r.status === 'error' || (r.status === 'pending' && !r.stopped)) {
+        // Retries used up (5xx, timeouts): pending for the next run, and an error of this run.
         r = { ...r, status: 'error' };
+        failed++;
+        lastFailure = r.reason ?? '';
         // An outage: stop asking rather than retry every IP of the run against a failing service.
         if (++failedInRow === GREYNOISE_MAX_FAILURES_IN_ROW) {
           logger.error(`GreyNoise failed for ${failedInRow} IPs in a row (${r.reason}): not asking it again in this run; the rest stays pending`);
@@ -331,14 +377,20 @@ function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: I
     }, abort.signal);
     res.greynoiseRequests = summary.sent;
     if (summary.authError) res.failedSources.push('greynoise');
+    else if (failed > 0 && res.greynoiseAnswers === 0 && !res.failedSources.includes('greynoise')) {
+      // Failed for the whole run, however few IPs it had (fewer than the in-a-row rule needs).
+      logger.error(`GreyNoise answered none of the IPs asked (${failed} failed; last: ${lastFailure}); they stay pending for the next run`);
+      res.failedSources.push('greynoise');
+    }
     if (summary.quotaExhausted && !stopping) await quota.exhaust().catch(() => {});
   })().catch((err) => {
     if (abort.signal.aborted) return;
     logger.error(`GreyNoise lookups failed: ${(err as Error).message}`);
     res.failedSources.push('greynoise');
   }).finally(() => {
+    if (client) res.greynoiseRequests = client.requests;
     // Anything left unanswered (an interrupted run, a failure) stays pending for the next run.
-    for (const ip of ips) if (!results.has(ip)) deliver({ key: ip, status: 'pending', value: null, fetchedAt: isoMicros(new Date()), ttlSeconds: 0, reason: 'not asked' });
+    for (const ip of ips) if (!results.has(ip)) deliver({ key: ip, status: 'pending', value: null, fetchedAt: isoMicros(new Date()), ttlSeconds: 0, reason: 'not asked', stopped: true });
   });
   return {
     enabled: true,
@@ -347,7 +399,12 @@ function startGreyNoise(store: Store, ips: string[], o: IpRefreshOptions, res: I
       await Promise.all(chunk.map((ip) => (results.has(ip) ? null : new Promise<void>((r) => waiters.set(ip, r)))));
       return new Map(chunk.map((ip) => [ip, results.get(ip)!]));
     },
-    answered: () => answered,
+    counts: () => ({
+      greynoise_requests: client ? client.requests : res.greynoiseRequests,
+      greynoise_answers: res.greynoiseAnswers,
+      greynoise_local_answers: res.greynoiseLocalAnswers,
+      greynoise_failed: failed,
+    }),
     async stop() {
       stopping = true;
       await done;

@@ -5,6 +5,9 @@
  * attacked. Ranges come from ipaddr.js (IANA special-purpose registries, RFC 6890).
  */
 import ipaddr from 'ipaddr.js';
+import { UsageError } from '../errors.js';
+import { normaliseIp } from '../ingest/parse.js';
+import { escapeControl } from '../text.js';
 
 export type IpScope =
   | 'public'
@@ -40,4 +43,14 @@ export function ipScope(ip: string): IpScope {
 
 export function isPublicIp(ip: string): boolean {
   return ipScope(ip) === 'public';
+}
+
+/**
+ * An address given on the command line, in the form ip_inventory stores (IPv4-mapped IPv6 as
+ * IPv4, IPv6 canonical); anything else is a usage error (exit 2), never a silent miss.
+ */
+export function ipArgument(raw: string): string {
+  const ip = normaliseIp(raw);
+  if (ip === null) throw new UsageError(`not an IP address: "${escapeControl(raw.slice(0, 100))}"`);
+  return ip;
 }

@@ -2,7 +2,8 @@ import type { CymruAsnValue, CymruIpValue } from './sources/cymru.js';
 import type { GreyNoiseValue } from './sources/greynoise.js';
 import type { MaxmindValue } from './sources/maxmind.js';
 import type { SourceResult } from './sources/types.js';
-import type { AsnDelta, AsnRow, IpCandidate, IpEnrichmentRow } from '../store/ip-repo.js';
+import { pendingColumn, type AsnDelta, type AsnRow, type IpCandidate, type IpEnrichmentRow } from '../store/ip-repo.js';
+import type { IpScope } from './ip-scope.js';
 import { isoMicros } from '../store/time.js';
 
 /** Version of the `enrichment` JSON shape we write into ip_inventory. */
@@ -10,6 +11,8 @@ export const ENRICHMENT_VERSION = '2';
 
 export interface MergeInput {
   previous: Record<string, unknown>;
+  /** Not 'public': no source is asked, the document says only where the address belongs. */
+  scope?: IpScope;
   maxmind?: SourceResult<MaxmindValue>;
   /** Undefined when Cymru was not needed for this IP (MaxMind had its ASN). */
   cymru?: SourceResult<CymruIpValue>;
@@ -54,6 +57,11 @@ function stamp(r: SourceResult<unknown>): Record<string, unknown> {
  * its previous sub-object; MaxMind wins for ASN and country, Cymru fills the gaps.
  */
 export function mergeIp(m: MergeInput): MergeOutput {
+  if (m.scope && m.scope !== 'public') {
+    // A Docker bridge or a LAN address says nothing about who attacked: no source, no ASN, no
+    // country; `scope` lets every later query (and export) leave it out.
+    return { enrichment: { scope: m.scope }, currentAsn: null, geoCountry: null, isScanner: null, pending: [], failed: [], asnAnsweredNow: false };
+  }
   const enrichment: Record<string, unknown> = { ...m.previous };
   delete enrichment.pending;
   const pending: string[] = [];
@@ -126,7 +134,14 @@ export interface ChunkMerge {
   deltas: Map<number, AsnDelta>;
   /** ASNs the chunk's IPs now belong to. */
   current: number[];
+  /** Answered by every source they needed. */
+  enriched: number;
+  /** A source failed for them this run (they are pending too). */
   errors: number;
+  /** Owed by a source not asked this run (stopped, offline, not configured), no failure. */
+  pending: number;
+  /** Private, loopback, … addresses: marked with their scope, nothing asked. */
+  notPublic: number;
 }
 
 /** The rows of one commit: merged IPs, the ASNs they belong to, and the count moves between ASNs. */
@@ -138,7 +153,7 @@ export function mergeChunk(o: {
   now: string;
   version: string;
 }): ChunkMerge {
-  const out: ChunkMerge = { rows: [], asns: [], deltas: new Map(), current: [], errors: 0 };
+  const out: ChunkMerge = { rows: [], asns: [], deltas: new Map(), current: [], enriched: 0, errors: 0, pending: 0, notPublic: 0 };
   const asns = new Map<number, AsnRow>();
   const move = (asn: number, ips: number, sessions: number) => {
     const d = out.deltas.get(asn) ?? { ips: 0, sessions: 0 };
@@ -148,13 +163,17 @@ export function mergeChunk(o: {
   };
   const { now } = o;
   for (const c of o.candidates) {
-    const merged = mergeIp({ previous: o.previous.get(c.ip) ?? {}, ...o.answers(c.ip) });
-    if (merged.failed.length) out.errors++;
+    const answers = o.answers(c.ip);
+    const merged = mergeIp({ previous: o.previous.get(c.ip) ?? {}, ...answers });
+    if (answers.scope && answers.scope !== 'public') out.notPublic++;
+    else if (merged.failed.length) out.errors++;
+    else if (merged.pending.length) out.pending++;
+    else out.enriched++;
     const asn = merged.currentAsn;
     out.rows.push({
       ip: c.ip, enrichment: merged.enrichment, currentAsn: asn, geoCountry: merged.geoCountry, isScanner: merged.isScanner,
       updatedAt: now, asnVerifiedAt: merged.asnAnsweredNow ? now : null, version: o.version,
-      pending: merged.pending.length ? merged.pending.join(',') : null,
+      pending: pendingColumn(merged.pending),
     });
     // Counts follow the IP from its old AS (if any) to its new one, in the same commit.
     if (c.currentAsn !== asn) {

@@ -76,6 +76,21 @@ export class SlidingWindowLimiter {
   }
 
   /**
+   * begin() only if a slot is free right now and nobody is waiting; null otherwise (nothing taken).
+   */
+  tryBegin(): (() => void) | null {
+    const now = performance.now();
+    if (this.#queue.length > 0 || this.#wait(now) > 0) return null;
+    const slot = this.#grant(now, true);
+    return () => {
+      if (!slot.open) return;
+      slot.open = false;
+      slot.t = performance.now();
+      if (this.#queue.length > 0) this.#schedule();
+    };
+  }
+
+  /**
    * Pause every caller for `ms` from now (e.g. a 429 with Retry-After). Pauses do not
    * shorten each other: the later end wins.
    */
@@ -241,6 +256,11 @@ export interface ThrottledCallOptions {
   throttleRetries: number;
   /** First backoff; doubles on each further failure. */
   backoffMs: number;
+  /**
+   * Retry a transient failure only when the limiter has a slot free at once (after the backoff),
+   * never by queueing behind other calls: a slow API's failing key must not hold up the others.
+   */
+  retryOnlyWhenFree?: boolean;
   /** Longest Retry-After honoured; a longer one fails the call instead of stalling the run. */
   maxWaitMs: number;
   timeoutMs: number;
@@ -265,9 +285,17 @@ export async function callThrottled(o: ThrottledCallOptions): Promise<CallOutcom
   let reserved = false;
   let failures = 0;
   let throttles = 0;
+  let lastFailure = '';
   for (;;) {
     if (o.isStopped()) return { kind: 'stopped' };
-    const end = await o.limiter.begin(o.signal);
+    let end: () => void;
+    if (failures > 0 && o.retryOnlyWhenFree) {
+      const free = o.limiter.tryBegin();
+      if (!free) return { kind: 'failed', reason: `${lastFailure} (not retried now: no rate slot free; left for the next run)` };
+      end = free;
+    } else {
+      end = await o.limiter.begin(o.signal);
+    }
     let verdict: AnswerVerdict;
     let answer: HttpAnswer | null = null;
     try {
@@ -277,14 +305,16 @@ export async function callThrottled(o: ThrottledCallOptions): Promise<CallOutcom
         reserved = true;
       }
       o.onSend();
-      const timeout = AbortSignal.timeout(o.timeoutMs);
+      const exchange = boundedExchange(o.timeoutMs, o.signal);
       try {
-        const res = await o.send(o.signal ? AbortSignal.any([o.signal, timeout]) : timeout);
-        answer = { status: res.status, headers: res.headers, text: await readBounded(res, o.maxBodyBytes ?? MAX_BODY_BYTES) };
+        const res = await exchange.run(o.send(exchange.signal));
+        answer = { status: res.status, headers: res.headers, text: await exchange.run(readBounded(res, o.maxBodyBytes ?? MAX_BODY_BYTES)) };
         verdict = o.judge(answer);
       } catch (err) {
         if (o.signal?.aborted) throw o.signal.reason;
-        verdict = { kind: 'transient', reason: timeout.aborted ? `timed out after ${o.timeoutMs / 1000} s` : describeFetchError(err) };
+        verdict = { kind: 'transient', reason: exchange.timedOut() ? `timed out after ${o.timeoutMs / 1000} s` : describeFetchError(err) };
+      } finally {
+        exchange.close();
       }
     } finally {
       // The request reached the server no later than now: the window counts from here.
@@ -308,6 +338,7 @@ export async function callThrottled(o: ThrottledCallOptions): Promise<CallOutcom
       }
       case 'transient': {
         failures++;
+        lastFailure = verdict.reason;
         if (failures > o.retries) return { kind: 'failed', reason: `${verdict.reason} (gave up after ${failures} attempts)` };
         const wait = o.backoffMs * 2 ** (failures - 1);
         o.onRetry?.(verdict.reason, wait);
@@ -316,6 +347,55 @@ export async function callThrottled(o: ThrottledCallOptions): Promise<CallOutcom
       }
     }
   }
+}
+
+class DeadlineError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms / 1000} s`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/**
+ * A deadline on one whole HTTP exchange (connect, headers and body). A plain timer, kept
+ * referenced, aborts the request's own controller, and every await of the exchange races that
+ * abort, so a server that sends headers and then stalls the body is cut off at the deadline
+ * (undici's own body timeout is 300 s). Not AbortSignal.timeout/any: a composite signal can be
+ * garbage-collected with its timer under GC pressure, and then neither the deadline nor Ctrl-C
+ * reaches the request.
+ */
+function boundedExchange(timeoutMs: number, outer?: AbortSignal): {
+  signal: AbortSignal; run<T>(p: Promise<T>): Promise<T>; timedOut(): boolean; close(): void;
+} {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DeadlineError(timeoutMs));
+  }, timeoutMs);
+  const onOuter = (): void => controller.abort(outer!.reason);
+  if (outer?.aborted) onOuter();
+  else outer?.addEventListener('abort', onOuter, { once: true });
+  const aborted = new Promise<never>((_, reject) => {
+    if (controller.signal.aborted) reject(controller.signal.reason);
+    else controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  return {
+    signal: controller.signal,
+    run: (p) => {
+      // The losing promise must not surface as an unhandled rejection.
+      p.catch(() => {});
+      return Promise.race([p, aborted]);
+    },
+    timedOut: () => timedOut,
+    close: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+      // Whatever is still open (a stalled body) is torn down with the request.
+      if (!controller.signal.aborted) controller.abort(new Error('exchange closed'));
+    },
+  };
 }
 
 /** Largest API answer we read (a GreyNoise multi answer for 1,000 IPs is ~100 KB). */

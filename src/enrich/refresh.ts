@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { fmt, type Logger } from '../log.js';
 import type { StatusEmitter } from '../status/emitter.js';
-import { countSessionCandidates, sessionCandidates, snapshotSessions, type SnapshotCursor } from '../store/session-repo.js';
+import { countSessionCandidates, countSessionsAwaitingIps, sessionCandidates, snapshotSessions, type SnapshotCursor } from '../store/session-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { refreshFiles, type FileRefreshResult } from './file-refresh.js';
@@ -25,8 +25,12 @@ export interface RefreshOptions {
 }
 
 export interface RefreshResult {
+  /** Sessions snapshotted by the `--sessions` step. */
   sessions: number;
+  /** Sessions snapshotted after the IP passes (their IPs were enriched in this run), within the same limit. */
   sessionsAfterIps: number;
+  /** Sessions that waited for their IPs when the sessions step ran. */
+  sessionsAwaitingIps: number;
   files: FileRefreshResult | null;
   ips: IpRefreshResult | null;
   failedSources: string[];
@@ -45,7 +49,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
   const { logger, config: c } = o;
   const clock = o.now ?? (() => new Date());
   const runStart = isoMicros(clock());
-  const out: RefreshResult = { sessions: 0, sessionsAfterIps: 0, files: null, ips: null, failedSources: [] };
+  const out: RefreshResult = { sessions: 0, sessionsAfterIps: 0, sessionsAwaitingIps: 0, files: null, ips: null, failedSources: [] };
   logger.info(`Refresh command started with limits: sessions=${describeLimit(o.sessions)}, files=${describeLimit(o.files)}, ips=${o.ipList.length ? `${o.ipList.length} given` : describeLimit(o.ips)}`);
   const checkAbort = () => { if (o.signal?.aborted) throw new UserError('interrupted: committed work is kept; run again to continue', 130); };
 
@@ -55,6 +59,11 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
     logger.info(`[sessions] Processing ${wanted} sessions for re-enrichment...`);
     out.sessions = await snapshotLoop(store, { limit: wanted, commitInterval: c.commitInterval, since: EPOCH, logger, status: o.status, signal: o.signal, clock });
     logger.info(`[sessions] ${out.sessions} sessions updated`);
+    out.sessionsAwaitingIps = await countSessionsAwaitingIps(store.db);
+    if (out.sessionsAwaitingIps) {
+      const after = o.ips !== 'skip' || o.ipList.length ? 'snapshotted after the IP passes of this run, within --sessions' : 'run with --ips to enrich them';
+      logger.info(`[sessions] ${fmt(out.sessionsAwaitingIps)} sessions wait for their IPs to be enriched (${after})`);
+    }
   }
   checkAbort();
   if (o.files !== 'skip') {
@@ -75,9 +84,12 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
       announce: o.sessions !== 'skip' || o.files !== 'skip', logger, status: o.status, signal: o.signal, now: o.now, onProgress: o.onProgress,
     });
     out.failedSources.push(...out.ips.failedSources);
-    // Sessions whose IPs got their first enrichment in this run: snapshot them now, so one command leaves everything current.
-    if (out.ips.enriched) {
-      const n = await snapshotLoop(store, { limit: Number.MAX_SAFE_INTEGER, commitInterval: Math.max(c.commitInterval, 1000), since: runStart, logger, status: o.status, signal: o.signal, clock, quiet: true });
+    // Sessions whose IPs got their first enrichment in this run: snapshot them now, so one command
+    // leaves everything current. Part of the `--sessions` step: its limit caps both together, and
+    // without `--sessions` there is no catch-up (the user did not ask for sessions).
+    const budget = o.sessions === 'skip' ? 0 : o.sessions === 'all' ? Number.MAX_SAFE_INTEGER : Math.max(0, o.sessions - out.sessions);
+    if (out.ips.processed && budget > 0) {
+      const n = await snapshotLoop(store, { limit: budget, commitInterval: Math.max(c.commitInterval, 1000), since: runStart, logger, status: o.status, signal: o.signal, clock, quiet: true });
       out.sessionsAfterIps = n;
       if (n) logger.info(`[sessions] ${fmt(n)} more sessions snapshotted from IPs enriched in this run`);
     }
@@ -86,9 +98,9 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
   return out;
 }
 
-/** The guide's last line; sessions counts the `--sessions` step (the catch-up has its own line). */
+/** The guide's last line: every session snapshotted in the run (the step and the catch-up), IPs fully enriched. */
 export function summaryLine(r: RefreshResult): string {
-  return `Refresh complete: ${r.sessions} sessions, ${r.files?.updated ?? 0} files, ${r.ips?.enriched ?? 0} IPs updated`;
+  return `Refresh complete: ${r.sessions + r.sessionsAfterIps} sessions, ${r.files?.updated ?? 0} files, ${r.ips?.enriched ?? 0} IPs updated`;
 }
 
 async function snapshotLoop(store: Store, o: {

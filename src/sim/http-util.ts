@@ -17,6 +17,8 @@ export interface SimFaults {
   failKeys?: string[];
   /** Each key is answered with HTTP 500 this many times before its real answer. */
   failTimesPerKey?: number;
+  /** Keys answered with 200 headers and the first bytes of a body that never finishes (the client must time out). */
+  stallBodyKeys?: string[];
 }
 
 export interface SimLogEntry {
@@ -80,7 +82,7 @@ export class DailyCounter {
   }
 }
 
-export type FaultAction = 'none' | 'error500' | 'stall' | 'drop';
+export type FaultAction = 'none' | 'error500' | 'stall' | 'stallBody' | 'drop';
 
 /** Decides, per request, which injected fault (if any) applies. */
 export class FaultInjector {
@@ -92,6 +94,7 @@ export class FaultInjector {
   decide(faults: SimFaults | undefined, keys: string[]): FaultAction {
     if (!faults) return 'none';
     if (faults.failKeys && keys.some((k) => faults.failKeys!.includes(k))) return 'error500';
+    if (faults.stallBodyKeys && keys.some((k) => faults.stallBodyKeys!.includes(k))) return 'stallBody';
     if (faults.failTimesPerKey && keys.length > 0) {
       const id = keys.join(',');
       const n = this.#failed.get(id) ?? 0;
@@ -181,10 +184,15 @@ export async function startHttpSim(
 
 /**
  * Carry out an injected fault; true when the request is dealt with.
- * A stalled request is simply never answered (close() ends it).
+ * A stalled request is simply never answered (close() ends it); a stalled body gets its headers
+ * and a first chunk, then nothing more.
  */
 export function applyFault(action: FaultAction, res: ServerResponse, body500: unknown): boolean {
   if (action === 'none') return false;
+  if (action === 'stallBody') {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '4096' });
+    res.write('{"ip": "');
+  }
   if (action === 'drop') res.socket?.destroy();
   if (action === 'error500') sendJson(res, 500, body500);
   return true;

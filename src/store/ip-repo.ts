@@ -25,7 +25,15 @@ const candidate = (r: CandidateRow): IpCandidate => ({
  * SQL date arithmetic — the original's SQLite bug), or still owed a source from an earlier run.
  * Most recently seen first, so a limit takes the most relevant.
  */
-export async function selectIpsToEnrich(db: SqlRunner, opts: { cutoff: string; limit: number | null; ips?: string[] }): Promise<IpCandidate[]> {
+export async function selectIpsToEnrich(db: SqlRunner, opts: {
+  cutoff: string; limit: number | null; ips?: string[];
+  /**
+   * Sources this run cannot ask (no key, not configured, --offline): an IP owed only by them is
+   * not due, or every such run would redo it for nothing. `enrichment_pending` lists sources
+   * sorted and comma-joined, so "owed only by these" is one of their sorted subsets.
+   */
+  unavailable?: string[];
+}): Promise<IpCandidate[]> {
   if (opts.ips?.length) {
     const out: IpCandidate[] = [];
     const wanted = [...new Set(opts.ips)];
@@ -35,13 +43,29 @@ export async function selectIpsToEnrich(db: SqlRunner, opts: { cutoff: string; l
     }
     return out.sort((a, b) => (b.lastSeen ?? '').localeCompare(a.lastSeen ?? '') || a.ip.localeCompare(b.ip));
   }
+  const skip = pendingSubsets(opts.unavailable ?? []);
   const rows = await db.query<CandidateRow>(
     `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory
-     WHERE enrichment_updated_at IS NULL OR enrichment_updated_at < ? OR enrichment_pending IS NOT NULL
+     WHERE enrichment_updated_at IS NULL OR enrichment_updated_at < ?
+        OR (enrichment_pending IS NOT NULL${skip.length ? ` AND enrichment_pending NOT IN (${inList(skip.length)})` : ''})
      ORDER BY last_seen DESC, ip_address${opts.limit ? ' LIMIT ?' : ''}`,
-    opts.limit ? [opts.cutoff, opts.limit] : [opts.cutoff],
+    [opts.cutoff, ...skip, ...(opts.limit ? [opts.limit] : [])],
   );
   return rows.map(candidate);
+}
+
+/** The form `enrichment_pending` is written in: source names sorted, comma-joined; null for none. */
+export function pendingColumn(sources: Iterable<string>): string | null {
+  const list = [...new Set(sources)].sort();
+  return list.length ? list.join(',') : null;
+}
+
+/** Every non-empty subset of `sources`, each in pendingColumn() form. */
+function pendingSubsets(sources: string[]): string[] {
+  const list = [...new Set(sources)].sort();
+  const out: string[] = [];
+  for (let mask = 1; mask < 1 << list.length; mask++) out.push(pendingColumn(list.filter((_, i) => mask & (1 << i)))!);
+  return out;
 }
 
 /** The current enrichment documents of these IPs (to merge this run's answers into). */
@@ -70,6 +94,8 @@ export interface IpEnrichmentRow {
 }
 
 export async function writeIpEnrichment(db: DialectAdapter, tx: SqlRunner, rows: IpEnrichmentRow[]): Promise<void> {
+  // One row order for every writer, so concurrent commits lock rows in the same order.
+  rows = [...rows].sort((p, q) => (p.ip < q.ip ? -1 : p.ip > q.ip ? 1 : 0));
   await db.updateMany(tx, 'ip_inventory', [
     ['ip_address', 'text'], ['enrichment', 'jsonb'], ['current_asn', 'bigint'], ['geo_country', 'text'], ['is_scanner', 'boolean'],
     ['enrichment_updated_at', 'timestamptz'], ['asn_last_verified', 'timestamptz'], ['enrichment_version', 'text'], ['enrichment_pending', 'text'],
@@ -135,6 +161,8 @@ export async function upsertAsns(db: DialectAdapter, tx: SqlRunner, rows: AsnRow
 
 /** Set these ASNs' unique_ip_count / total_session_count from ip_inventory (never incremented blindly). */
 export async function recountAsns(db: DialectAdapter, asns: number[]): Promise<void> {
+  // Sorted: concurrent recounts touch ASN rows in one order (fewer deadlocks; the dialect retries the rest).
+  asns = [...new Set(asns)].sort((p, q) => p - q);
   for (let k = 0; k < asns.length; k += 500) {
     const chunk = asns.slice(k, k + 500);
     await db.transaction(async (tx) => {

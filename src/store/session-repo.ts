@@ -73,3 +73,12 @@ export async function countSessionCandidates(db: SqlRunner, ipEnrichedSince: str
   const [r] = await db.query<{ n: number | string }>(`SELECT count(*) AS n ${CANDIDATE_FROM}`, [ipEnrichedSince]);
   return Number(r.n);
 }
+
+/** Sessions without a snapshot whose IP has no enrichment yet: they wait for the IP passes. */
+export async function countSessionsAwaitingIps(db: SqlRunner): Promise<number> {
+  const [r] = await db.query<{ n: number | string }>(
+    `SELECT count(*) AS n FROM session_summaries s JOIN ip_inventory i ON i.ip_address = s.source_ip
+     WHERE s.enrichment_at IS NULL AND i.enrichment_updated_at IS NULL`,
+  );
+  return Number(r.n);
+}

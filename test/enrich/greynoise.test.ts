@@ -210,6 +210,29 @@ describe('GreyNoise community client', () => {
     expect(s.stats.requests).toBe(2);
   });
 
+  it('a server that sends headers and then stalls the body is cut off at the timeout', async () => {
+    const [stalled, fine] = ipsWith(200, 2);
+    const s = await sim({ faults: { stallBodyKeys: [stalled] } });
+    const { c } = client(s.url, { timeoutMs: 300, retries: 1 });
+    const { results } = await collect(c, [stalled, fine]);
+    expect(results.get(fine)!.status).toBe('hit');
+    expect(results.get(stalled)).toMatchObject({ status: 'pending' });
+    expect(results.get(stalled)!.reason).toBe('GreyNoise: timed out after 0.3 s (gave up after 2 attempts)');
+    expect(s.stats.ipsRequested.filter((ip) => ip === stalled)).toHaveLength(2);
+  });
+
+  it('Ctrl-C reaches a request whose body stalls', async () => {
+    const [stalled] = ipsWith(200, 1);
+    const s = await sim({ faults: { stallBodyKeys: [stalled] } });
+    const { c } = client(s.url, { timeoutMs: 600_000 });
+    const ac = new AbortController();
+    const run = c.lookup([stalled], () => {}, ac.signal);
+    // Abort once the request is at the server (its headers are on their way back).
+    while (s.stats.requests === 0) await new Promise((r) => setTimeout(r, 10));
+    setTimeout(() => ac.abort(new Error('interrupted')), 100);
+    await expect(run).rejects.toThrow('interrupted');
+  });
+
   it('rejects when the caller aborts, without reporting unfinished IPs', async () => {
     const s = await sim({ latencyMs: 2000 });
     const { c } = client(s.url);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
 import { MemoryLogger } from '../../src/log.js';
 import { MAXMIND_TTL_SECONDS, needsCymru, openMaxmind, type MaxmindValue } from '../../src/enrich/sources/maxmind.js';
 import { writeWorldDatabases } from '../../src/sim/mmdb-world.js';
@@ -121,19 +122,34 @@ describe('MaxMind source against MaxMind test databases', () => {
 });
 
 describe('MaxMind source with missing or unusable databases', () => {
-  it('warns once per missing database and leaves every IP to Cymru', async () => {
+  it('a directory without any database is a usage error naming what is missing (exit 2)', async () => {
     const dir = await tempDir();
     const log = new MemoryLogger();
-    const src = await openMaxmind({ dir, logger: log });
+    const err = await openMaxmind({ dir, logger: log }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(new RegExp(`^MaxMind directory ${dir} holds no usable database: .*City database not found.*; .*ASN database not found .*GeoLite2-ASN\\.mmdb`));
+    // One line for the user, not warnings before it.
+    expect(warnings(log)).toEqual([]);
+  });
+
+  it('a directory that does not exist is a usage error (exit 2)', async () => {
+    const dir = join(await tempDir(), 'no-such-folder');
+    const err = await openMaxmind({ dir, logger: new MemoryLogger() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toBe(`MaxMind directory ${dir} does not exist or is not a folder (--maxmind-dir / COWRIE_MAXMIND_DIR)`);
+  });
+
+  it('one database missing: one warning, and every IP left to Cymru for its ASN', async () => {
+    const dir = await tempDir({ 'GeoLite2-City.mmdb': 'GeoLite2-City-Test.mmdb' });
+    const log = new MemoryLogger();
+    const src = await openMaxmind({ dir, logger: log, now: () => new Date('2026-02-05T00:00:00Z') });
     const w = warnings(log);
-    expect(w).toHaveLength(2);
-    expect(w[0]).toContain('City database not found');
-    expect(w[1]).toMatch(/ASN database not found .*GeoLite2-ASN\.mmdb.*every IP will need Cymru/);
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/ASN database not found .*GeoLite2-ASN\.mmdb.*every IP will need Cymru/);
     const [r] = src.lookup(['81.2.69.142']);
-    expect(r).toMatchObject({ status: 'miss', value: null });
-    expect(r.version).toBeUndefined();
     expect(needsCymru(r.value)).toBe(true);
-    expect(src.info()).toEqual({ dir, city: null, asn: null });
+    expect(src.info().asn).toBeNull();
   });
 
   it('warns once per database when no directory is configured', async () => {
@@ -141,6 +157,7 @@ describe('MaxMind source with missing or unusable databases', () => {
     const src = await openMaxmind({ logger: log });
     expect(warnings(log)).toHaveLength(2);
     expect(warnings(log)[0]).toContain('No MaxMind directory configured');
+    expect(warnings(log)[0]).toContain('IPs stay pending for MaxMind');
     expect(src.lookup(['1.0.0.1'])[0].status).toBe('miss');
   });
 
@@ -154,11 +171,11 @@ describe('MaxMind source with missing or unusable databases', () => {
   });
 
   it('names an unreadable file once (here a folder in its place)', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir({ 'GeoLite2-ASN.mmdb': 'GeoLite2-ASN-Test.mmdb' });
     await mkdir(join(dir, 'GeoLite2-City.mmdb'));
     const log = new MemoryLogger();
-    await openMaxmind({ dir, logger: log });
-    expect(warnings(log)).toHaveLength(2);
+    await openMaxmind({ dir, logger: log, now: () => new Date('2026-02-05T00:00:00Z') });
+    expect(warnings(log)).toHaveLength(1);
     expect(warnings(log)[0]).toMatch(/GeoLite2-City\.mmdb cannot be read \(.*EISDIR/);
   });
 
@@ -185,19 +202,18 @@ describe('MaxMind source with missing or unusable databases', () => {
   it('tells the user to decompress a gzip file or unpack a download', async () => {
     const asn = await readFile(join(FIXTURES, 'GeoLite2-ASN-Test.mmdb'));
     const dir = await tempDir({ 'GeoLite2-ASN.mmdb': gzipSync(asn), 'GeoLite2-City.tar.gz': Buffer.from('x') });
-    const log = new MemoryLogger();
-    await openMaxmind({ dir, logger: log, now: () => TODAY });
-    const w = warnings(log);
-    expect(w).toHaveLength(2);
-    expect(w[0]).toMatch(/City database not found .*found GeoLite2-City\.tar\.gz: extract GeoLite2-City\.mmdb/);
-    expect(w[1]).toMatch(/GeoLite2-ASN\.mmdb is gzip-compressed: decompress it/);
+    const err = await openMaxmind({ dir, logger: new MemoryLogger(), now: () => TODAY }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(/City database not found .*found GeoLite2-City\.tar\.gz: extract GeoLite2-City\.mmdb/);
+    expect((err as Error).message).toMatch(/GeoLite2-ASN\.mmdb is gzip-compressed: decompress it/);
 
-    const nested = await tempDir();
+    const nested = await tempDir({ 'GeoLite2-City.mmdb': 'GeoLite2-City-Test.mmdb' });
     await mkdir(join(nested, 'GeoLite2-ASN_20260204'));
     const log2 = new MemoryLogger();
-    await openMaxmind({ dir: nested, logger: log2 });
-    expect(warnings(log2)[1]).toContain('found folder GeoLite2-ASN_20260204');
+    await openMaxmind({ dir: nested, logger: log2, now: () => new Date('2026-02-05T00:00:00Z') });
+    expect(warnings(log2)).toEqual([expect.stringContaining('found folder GeoLite2-ASN_20260204')]);
   });
+
 });
 
 describe('MaxMind source over the simulated world databases', () => {

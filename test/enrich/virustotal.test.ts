@@ -143,6 +143,21 @@ describe('VirusTotal client', () => {
     expect(summary.pending).toBe(0);
   });
 
+  it('a failing hash is retried only while a rate slot is free, never holding up the run for a window', async () => {
+    const [bad] = hashes(true, 1);
+    const good = hashes(false, 2);
+    // The public API's 4 requests a minute, with a real minute: a retry that queued for a slot would wait ~60 s.
+    const s = await sim({ faults: { failKeys: [bad] }, rateWindowMs: 60_000 });
+    const { c } = client(s.url, { ratePerMinute: 4, windowMs: 60_000, retries: 2 });
+    const { results, summary } = await collect(c, [bad, ...good]);
+    for (const h of good) expect(results.get(h)!.status).toBe('miss');
+    // Three first tries and one retry fill the window; the second retry is not queued for the next one.
+    expect(s.stats.hashesRequested.filter((h) => h === bad)).toHaveLength(2);
+    expect(results.get(bad)).toMatchObject({ status: 'error', ttlSeconds: 0 });
+    expect(results.get(bad)!.reason).toBe('VirusTotal: HTTP 500 TransientError (not retried now: no rate slot free; left for the next run)');
+    expect(summary.sent).toBe(4);
+  });
+
   it('turns VirusTotal off for the run on 401, with one error line and the key hidden', async () => {
     const s = await sim({ apiKey: 'another-key' });
     const { c, logger } = client(s.url, { concurrency: 1 });

@@ -29,7 +29,7 @@ export interface WorldOptions {
   sessions?: number;
   ips?: number;
   days?: number;
-  /** 'world': City + ASN; 'city': City only (every IP needs Cymru); 'none': no databases. */
+  /** 'world': City + ASN; 'city': City only (every IP needs Cymru); 'none': no MaxMind configured. */
   maxmind?: 'world' | 'city' | 'none';
   cymru?: CymruSimOptions;
   greynoise?: GreyNoiseSimOptions;
@@ -118,7 +118,8 @@ export async function buildWorld(o: WorldOptions): Promise<World> {
   const w: World = {
     url: o.url, seed, dir, mmdbDir, statusDir, logs, cymru, greynoise, virustotal,
     flags: () => [
-      '--db', o.url, '--maxmind-dir', mmdbDir, '--status-dir', statusDir,
+      // 'none': no MaxMind configured at all (an empty --maxmind-dir is a usage error).
+      '--db', o.url, ...(o.maxmind === 'none' ? [] : ['--maxmind-dir', mmdbDir]), '--status-dir', statusDir,
       '--cymru-host', cymru.host, '--cymru-port', String(cymru.port),
       '--greynoise-url', greynoise.url, '--greynoise-rate', '200',
       '--virustotal-url', virustotal.url, '--virustotal-rate', '6000',

@@ -46,13 +46,16 @@ for (const d of dialectCases()) {
 
       const r = await w.refresh(['--ips', '0', '--verbose']);
       expect(r.code, r.stderr).toBe(0);
-      const all = ips.length + 2;
+      // The private address is never sent to Cymru (nor GreyNoise): only the public ones are asked.
+      const publicCount = ips.length + 1;
       expectInOrder(logLines(r.stderr), [
-        `[INFO] Pass 1 complete: ${all} IPs need Cymru ASN enrichment`,
-        `[INFO] Cymru batch 1/1: ${all - 1} IPs enriched`,
-        `[INFO] Pass 2 complete: ${all - 1} IPs enriched via Cymru`,
-        `[INFO] Pass 3 complete: ${all} IPs enriched, 1 errors`,
+        `[INFO] Pass 1 complete: ${publicCount} IPs need Cymru ASN enrichment`,
+        `[INFO] Cymru batch 1/1: ${publicCount - 1} IPs enriched`,
+        `[INFO] Pass 2 complete: ${publicCount - 1} IPs enriched via Cymru`,
+        `[INFO] Pass 3 complete: ${publicCount - 1} IPs enriched, 1 errors`,
+        '[INFO] 1 IPs are not public addresses (private, loopback, link-local, CGNAT, documentation, reserved): marked with their scope, never sent to any source',
       ]);
+      expect(w.cymru.stats.batchSizes[0]).toBe(publicCount);
       const rows = await ipRows(store);
       for (const ip of [...ips, v6]) {
         if (ip === err) continue;
@@ -81,7 +84,8 @@ for (const d of dialectCases()) {
           expect(cy.asns).toBeUndefined();
         }
       }
-      expect(rows.get(privateIp)!.e.cymru).toMatchObject({ asn: null, registry: 'other', country: null });
+      expect(rows.get(privateIp)!.e).toEqual({ scope: 'private' });
+      expect(rows.get(privateIp)!.enrichment_pending).toBeNull();
       // The Error: line: an error of this run, owed to the next.
       expect(rows.get(err)!.e.cymru).toBeUndefined();
       expect(rows.get(err)!.enrichment_pending).toBe('cymru');
@@ -133,7 +137,9 @@ for (const d of dialectCases()) {
         failed[0],
         '[INFO] Cymru batch 3/3: 50 IPs enriched (continuing despite previous failure)',
         `[INFO] Pass 2 complete: ${150 - unanswered.length} IPs enriched via Cymru`,
-        `[INFO] Pass 3 complete: 150 IPs enriched, ${unanswered.length} errors`,
+        // Left without an ASN by the failed batch: errors, not enriched.
+        `[INFO] Pass 3 complete: ${150 - unanswered.length} IPs enriched, ${unanswered.length} errors`,
+        `[INFO] Refresh complete: 0 sessions, 0 files, ${150 - unanswered.length} IPs updated`,
       ]);
       expect(r.stderr).not.toMatch(/DNS timeout/);
       for (const ip of unanswered) expect(rows.get(ip)!.enrichment_pending).toBe('cymru');
@@ -169,7 +175,8 @@ for (const d of dialectCases()) {
       expect(w.cymru.stats.connections).toBeLessThanOrEqual(errors.length * 3);
       expect(w.cymru.stats.maxConcurrent).toBeLessThanOrEqual(2);
       expect(r.stderr).toMatch(/cowrie-enrich: error: source failed for the whole run: cymru/);
-      expect(lines.filter((l) => /^\[INFO\] Pass 3 complete: 250 IPs enriched, \d+ errors$/.test(l))).toHaveLength(1);
+      // No IP got its ASN: none counts as enriched.
+      expect(lines.filter((l) => /^\[INFO\] Pass 3 complete: 0 IPs enriched, \d+ errors$/.test(l))).toHaveLength(1);
       const rows = await ipRows(store);
       for (const ip of ips) {
         const row = rows.get(ip)!;
@@ -178,6 +185,21 @@ for (const d of dialectCases()) {
         expect(row.geo_country).toBe(worldNetwork(ip, 7).country);
       }
       expect(Object.keys(rows.get(ips[0])!.e)).toContain('greynoise');
+    });
+
+    it.each([1, 2])('a dead server with only %i batch(es) (fewer than the stop rule needs) still fails the run: exit 1', async (batches) => {
+      const ips = publicIps(batches * 20, { firstOctets: [23, 45, 61, 89], seed: 7, maxmindAsn: false, perNetwork: 10 });
+      w = await buildWorld({ url: await d.newUrl(), seed: 7, cymru: { faults: { refuse: 1 } } });
+      store = await w.open();
+      await insertIps(store, ips);
+      const r = await w.refresh(['--ips', '0', '--cymru-batch-size', '20', '--verbose']);
+      expect(r.code, r.stderr).toBe(1);
+      const lines = logLines(r.stderr);
+      expect(lines).toContain(`[ERROR] Cymru answered none of the ${ips.length} IPs asked (${batches} of ${batches} batches failed); they stay pending for the next run`);
+      expect(lines).toContain(`[INFO] Pass 3 complete: 0 IPs enriched, ${ips.length} errors`);
+      expect(r.stderr).toMatch(/cowrie-enrich: error: source failed for the whole run: cymru/);
+      const rows = await ipRows(store);
+      for (const ip of ips) expect(rows.get(ip)!.enrichment_pending).toBe('cymru');
     });
   });
 }

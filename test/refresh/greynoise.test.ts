@@ -9,7 +9,8 @@ import { readBool, readJson } from '../../src/store/schema.js';
 import type { Store } from '../../src/store/store.js';
 import { utcDay } from '../../src/store/time.js';
 import { dialectCases } from '../helpers/dialects.js';
-import { buildWorld, insertIps, logLines, maxInWindow, publicIps, type World } from '../helpers/world.js';
+import path from 'node:path';
+import { buildWorld, expectInOrder, insertIps, logLines, maxInWindow, publicIps, readJsonFile, type World } from '../helpers/world.js';
 
 const IP_SET = (n: number) => publicIps(n, { firstOctets: [23, 45, 61, 89, 130, 185, 201], seed: 7, perNetwork: 3 });
 
@@ -129,7 +130,11 @@ for (const d of dialectCases()) {
       ]);
       expect(r.stderr).not.toContain('wrong-key-123');
       expect(w!.greynoise.stats.requests).toBeLessThanOrEqual(16);
-      expect(logLines(r.stderr)).toContain('[INFO] Pass 3 complete: 40 IPs enriched, 0 errors');
+      // Owed GreyNoise, not failed by it: pending, neither enriched nor errors.
+      expectInOrder(logLines(r.stderr), [
+        '[INFO] Pass 3 complete: 0 IPs enriched, 0 errors',
+        '[INFO] 40 IPs stay pending for a source not asked this run (stopped early); a run that can ask picks them up',
+      ]);
       const got = await greyNoiseOf(store!);
       for (const ip of ips) expect(got.get(ip)!.pending).toBe('greynoise');
       const cy = await store!.db.query<{ n: string }>('SELECT count(*) AS n FROM ip_inventory WHERE current_asn IS NOT NULL');
@@ -148,7 +153,7 @@ for (const d of dialectCases()) {
       expect(r1.code, r1.stderr).toBe(0);
       expect(w!.greynoise.stats.requests).toBe(12);
       expect(logLines(r1.stderr)).toContain('[WARNING] GreyNoise daily quota spent; 18 IPs left pending for the next run');
-      expect(logLines(r1.stderr)).toContain('[INFO] Pass 3 complete: 30 IPs enriched, 0 errors');
+      expect(logLines(r1.stderr)).toContain('[INFO] Pass 3 complete: 12 IPs enriched, 0 errors');
       const quota = () => store!.db.query<{ used: number }>("SELECT used FROM api_quota WHERE service = 'greynoise' AND day = ?", [utcDay()]);
       expect(Number((await quota())[0].used)).toBe(12);
       let got = await greyNoiseOf(store!);
@@ -196,7 +201,7 @@ for (const d of dialectCases()) {
       expect(r.code, r.stderr).toBe(1);
       const lines = logLines(r.stderr);
       expect(lines.filter((l) => /^\[ERROR\] GreyNoise failed for 10 IPs in a row \(GreyNoise: HTTP 500 \(gave up after 4 attempts\)\): not asking it again in this run; the rest stays pending$/.test(l))).toHaveLength(1);
-      const errors = Number(/Pass 3 complete: 30 IPs enriched, (\d+) errors/.exec(r.stderr)![1]);
+      const errors = Number(/Pass 3 complete: 0 IPs enriched, (\d+) errors/.exec(r.stderr)![1]);
       expect(errors).toBeGreaterThanOrEqual(10);
       expect(errors).toBeLessThanOrEqual(16);
       // Each IP tried at most 4 times (1 + 3 retries); the IPs not yet started were never asked.
@@ -213,6 +218,32 @@ for (const d of dialectCases()) {
       expect(again.code, again.stderr).toBe(0);
       expect(logLines(again.stderr)).toContain('[INFO] Pass 3 complete: 30 IPs enriched, 0 errors');
       expect([...(await greyNoiseOf(store!)).values()].every((x) => x.pending === null && x.gn)).toBe(true);
+    });
+
+    it('an outage over fewer IPs than the in-a-row rule needs still fails the run: exit 1', async () => {
+      const ips = IP_SET(4);
+      await setup(ips, { faults: { error500Rate: 1 } });
+      const r = await w!.refresh(['--ips', '0', '--verbose']);
+      expect(r.code, r.stderr).toBe(1);
+      const lines = logLines(r.stderr);
+      expect(lines).toContain('[ERROR] GreyNoise answered none of the IPs asked (4 failed; last: GreyNoise: HTTP 500 (gave up after 4 attempts)); they stay pending for the next run');
+      expect(lines).toContain('[INFO] Pass 3 complete: 0 IPs enriched, 4 errors');
+      expect(r.stderr).toMatch(/cowrie-enrich: error: source failed for the whole run: greynoise/);
+      expect([...(await greyNoiseOf(store!)).values()].every((x) => x.pending === 'greynoise')).toBe(true);
+    });
+
+    it('status: requests and answers explain each other; IPv6 answered locally is counted apart and never cached', async () => {
+      const v6 = ['2a02:1810:4d02:5a00::7', '2a02:1810:4d02:5a00::8'];
+      const v4 = IP_SET(12);
+      await setup([...v4, ...v6], { faults: { failTimesPerKey: 1 } });
+      const r = await w!.refresh(['--ips', '0', '--verbose']);
+      expect(r.code, r.stderr).toBe(0);
+      const p3 = readJsonFile<Record<string, number>>(path.join(w!.statusDir, 'pass_3_merge.json'));
+      // Every IPv4 address failed once (500) and was answered on the retry.
+      expect(w!.greynoise.stats.requests).toBe(24);
+      expect(p3).toMatchObject({ greynoise_requests: 24, greynoise_answers: 12, greynoise_local_answers: 2, greynoise_failed: 0 });
+      const cached = await store!.db.query<{ cache_key: string }>("SELECT cache_key FROM enrichment_cache WHERE service = 'greynoise'");
+      expect(cached.map((c) => c.cache_key).sort()).toEqual([...v4].sort());
     });
   });
 }

@@ -112,7 +112,9 @@ LIMIT 10;`);
         '[INFO] Pass 2 complete: 433 IPs enriched via Cymru',
         '[INFO] Pass 3/3: Merging results and GreyNoise enrichment...',
         ...[1, 2, 3, 4, 5].map((i) => `[INFO] [ips] committed ${i * 100} rows...`),
-        '[INFO] Pass 3 complete: 500 IPs enriched, 3 errors',
+        // The three IPs GreyNoise failed for are errors, not enriched.
+        '[INFO] Pass 3 complete: 497 IPs enriched, 3 errors',
+        '[INFO] Refresh complete: 0 sessions, 0 files, 497 IPs updated',
       ]);
       expect(r.stderr).not.toMatch(/DNS timeout/);
       expect(w.cymru.stats.batchSizes.slice(0, 9)).toEqual([50, 50, 50, 50, 50, 50, 50, 50, 33]);
@@ -219,19 +221,15 @@ LIMIT 10;`);
         expect(r.stderr).not.toMatch(/DNS timeout/);
         // All three kinds were updated.
         const snap = await store.db.query<{ n: string }>('SELECT count(*) AS n FROM session_summaries WHERE enrichment_at IS NOT NULL');
-        expect(Number(snap[0].n)).toBeGreaterThanOrEqual(100);
+        expect(Number(snap[0].n)).toBe(100);
         const vt = await store.db.query<{ n: string }>("SELECT count(DISTINCT shasum) AS n FROM files WHERE enrichment_status IN ('enriched', 'unknown')");
         expect(Number(vt[0].n)).toBe(20);
         const status = readJsonFile(path.join(w.statusDir, 'status.json'));
         expect(status).toMatchObject({ phase: 'pass_3_merge', state: 'complete' });
         const sessionsStatus = readJsonFile(path.join(w.statusDir, 'sessions.json'));
         expect(sessionsStatus).toMatchObject({ phase: 'sessions', sessions_processed: 100 });
-        // Sessions of the IPs enriched in this run were brought up to date at the end, and the log said so.
-        const after = lines.find((l) => /more sessions snapshotted from IPs enriched in this run/.test(l));
-        const unsnapped = await store.db.query<{ session_id: string; enrichment: unknown }>(
-          `SELECT s.session_id, s.enrichment FROM session_summaries s JOIN ip_inventory i ON i.ip_address = s.source_ip WHERE i.enrichment_updated_at > ? AND s.enrichment_at IS NULL`, [old]);
-        expect(unsnapped).toEqual([]);
-        expect(after).toBeDefined();
+        // --sessions 100 caps the run: the step took 100, so no catch-up after the IP passes.
+        expect(lines.some((l) => /more sessions snapshotted from IPs enriched in this run/.test(l))).toBe(false);
         const [one] = await store.db.query<{ enrichment: unknown }>('SELECT enrichment FROM session_summaries WHERE enrichment_at IS NOT NULL LIMIT 1');
         expect(readJson<Record<string, unknown>>(one.enrichment)).toHaveProperty('maxmind');
       } finally {

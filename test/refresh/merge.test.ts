@@ -23,10 +23,10 @@ function fixtureDir(): string {
   return dir;
 }
 
-type Row = { ip_address: string; current_asn: number | null; geo_country: string | null; enrichment: unknown };
+type Row = { ip_address: string; current_asn: number | null; geo_country: string | null; enrichment_pending: string | null; enrichment: unknown };
 
 async function rows(store: Store): Promise<Map<string, Row & { e: Record<string, Record<string, unknown>> }>> {
-  const got = await store.db.query<Row>('SELECT ip_address, current_asn, geo_country, enrichment FROM ip_inventory');
+  const got = await store.db.query<Row>('SELECT ip_address, current_asn, geo_country, enrichment_pending, enrichment FROM ip_inventory');
   return new Map(got.map((r) => [r.ip_address, { ...r, current_asn: r.current_asn === null ? null : Number(r.current_asn), e: readJson(r.enrichment) ?? {} }]));
 }
 
@@ -52,11 +52,17 @@ for (const d of dialectCases()) {
       store = await w.open();
       await insertIps(store, [google, telstra, london]);
 
-      // Run 1 without MaxMind databases: one warning each, everything from Cymru.
+      // Run 1 without MaxMind configured: one warning each, everything from Cymru, MaxMind still owed.
       const r1 = await w.refresh(['--ips', '0', '--verbose']);
       expect(r1.code, r1.stderr).toBe(0);
-      expect(logLines(r1.stderr).filter((l) => l.startsWith('[WARNING] MaxMind'))).toHaveLength(2);
+      expect(logLines(r1.stderr).filter((l) => l.startsWith('[WARNING] No MaxMind directory configured'))).toHaveLength(2);
+      expect(logLines(r1.stderr)).toContain('[INFO] Pass 3 complete: 0 IPs enriched, 0 errors');
+      expect(logLines(r1.stderr)).toContain('[INFO] 3 IPs stay pending for a source not asked this run (maxmind unavailable); a run that can ask picks them up');
       let got = await rows(store);
+      for (const ip of [google, telstra, london]) expect(got.get(ip)!.enrichment_pending).toBe('maxmind');
+      // Another run without MaxMind does not redo them for nothing.
+      const idle = await w.refresh(['--ips', '0', '--verbose']);
+      expect(logLines(idle.stderr)).toContain('[INFO] Found 0 IPs to enrich');
       for (const ip of [google, telstra, london]) {
         const net = worldNetwork(ip, 7);
         expect(got.get(ip)!.current_asn).toBe(net.as!.asn);

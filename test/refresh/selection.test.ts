@@ -2,13 +2,14 @@
  * Which IPs a refresh picks (never enriched, stale, pending, `--ip`), caches that spare the
  * network, `--offline`, a missing GreyNoise key, and bad arguments.
  */
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isGreyNoiseRoutable } from '../../src/enrich/sources/greynoise.js';
 import { readJson } from '../../src/store/schema.js';
-import type { Store } from '../../src/store/store.js';
+import { openStore, type Store } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
-import { buildWorld, logLines, maxmindHasAsn, type World } from '../helpers/world.js';
+import { buildWorld, insertIps, logLines, maxmindHasAsn, type World } from '../helpers/world.js';
 
 const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString().replace('Z', '000Z');
 
@@ -144,16 +145,27 @@ for (const d of dialectCases()) {
       expect(await store.db.query('SELECT ip_address FROM ip_inventory WHERE enrichment_pending IS NOT NULL')).toEqual([]);
     });
 
-    it('without GREYNOISE_API_KEY: one INFO line, GreyNoise skipped, the rest enriched', async () => {
+    it('without GREYNOISE_API_KEY: one INFO line even without --verbose, IPs pending for GreyNoise until a run with a key', async () => {
       w = await buildWorld({ url: await d.newUrl(), sessions: 120, ips: 40 });
-      const r = await w.refresh(['--ips', '0', '--verbose'], { env: { GREYNOISE_API_KEY: '' } });
+      const r = await w.refresh(['--ips', '0'], { env: { GREYNOISE_API_KEY: '' } });
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr.split('\n').filter((l) => /GREYNOISE_API_KEY|GreyNoise/i.test(l) && !l.includes('Merging results and GreyNoise enrichment'))).toEqual(['[INFO] GREYNOISE_API_KEY is not set: GreyNoise lookups skipped']);
+      const skipped = '[INFO] GREYNOISE_API_KEY is not set: GreyNoise lookups skipped (IPs stay pending for GreyNoise until a run with a key)';
+      expect(r.stderr.split('\n').filter((l) => /GREYNOISE_API_KEY|GreyNoise/i.test(l))).toEqual([skipped]);
       expect(w.greynoise.stats.requests).toBe(0);
       expect(w.cymru.stats.connections).toBeGreaterThan(0);
       store = await w.open();
-      const rows = await store.db.query<{ n: string }>("SELECT count(*) AS n FROM ip_inventory WHERE enrichment_updated_at IS NOT NULL AND enrichment_pending IS NULL AND enrichment->'maxmind' IS NOT NULL");
-      expect(Number(rows[0].n)).toBe(w.logs!.uniqueIps);
+      const rows = await store.db.query<{ ip_address: string; enrichment_pending: string | null }>(
+        "SELECT ip_address, enrichment_pending FROM ip_inventory WHERE enrichment_updated_at IS NOT NULL AND enrichment->'maxmind' IS NOT NULL");
+      expect(rows).toHaveLength(w.logs!.uniqueIps);
+      for (const row of rows) expect(row.enrichment_pending, row.ip_address).toBe(isGreyNoiseRoutable(row.ip_address) ? 'greynoise' : null);
+      // Owed only GreyNoise: another run without a key does not redo them…
+      const again = await w.refresh(['--ips', '0', '--verbose'], { env: { GREYNOISE_API_KEY: '' } });
+      expect(logLines(again.stderr)).toContain('[INFO] Found 0 IPs to enrich');
+      // …a run with a key asks GreyNoise about exactly them.
+      const keyed = await w.refresh(['--ips', '0', '--verbose']);
+      expect(keyed.code, keyed.stderr).toBe(0);
+      expect(new Set(w.greynoise.stats.ipsRequested)).toEqual(new Set(rows.map((x) => x.ip_address).filter(isGreyNoiseRoutable)));
+      expect(await store.db.query('SELECT ip_address FROM ip_inventory WHERE enrichment_pending IS NOT NULL')).toEqual([]);
     });
   });
 }
@@ -165,6 +177,8 @@ describe('refresh: bad arguments', () => {
     [['--sessions', '1.5'], /^cowrie-enrich: error: --sessions must be a whole number ≥ 0 or "all", got "1.5"$/],
     [['--ips', '10', '--commit-interval', '0'], /^cowrie-enrich: error: --commit-interval must be a whole number from 1 to 100000, got "0"$/],
     [['--sessions', '0', '--files', '0'], /^cowrie-enrich: error: nothing to refresh: /],
+    [['--ip', '999.1.1.1'], /^cowrie-enrich: error: not an IP address: "999\.1\.1\.1"$/],
+    [['--ip', '1.2.3.4', '--ip', 'notanip'], /^cowrie-enrich: error: not an IP address: "notanip"$/],
   ])('%j exits 2 with one line', async (args, msg) => {
     const r = await runCli('cowrie-enrich', ['refresh', '--db', db(), ...args], { env: { GREYNOISE_API_KEY: '', VT_API_KEY: '' } });
     expect(r.code).toBe(2);
@@ -172,6 +186,35 @@ describe('refresh: bad arguments', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(msg);
     expect(r.stdout).toBe('');
+  });
+
+  it('geoip: not an IP address exits 2 with one line', async () => {
+    const r = await runCli('cowrie-enrich', ['geoip', 'notanip']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['cowrie-enrich: error: not an IP address: "notanip"']);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each([
+    ['a folder that does not exist', (dir: string) => path.join(dir, 'nope'), /^cowrie-enrich: error: MaxMind directory .*nope does not exist or is not a folder/],
+    ['a folder without databases', (dir: string) => dir, /^cowrie-enrich: error: MaxMind directory .* holds no usable database: /],
+  ])('--maxmind-dir pointing at %s: exit 2 with one line, nothing stamped enriched', async (_what, pick, msg) => {
+    const dir = tempDir();
+    const url = `sqlite:${dir}/x.sqlite`;
+    const store = await openStore(url);
+    await insertIps(store, ['23.1.2.3']);
+    await store.close();
+    const r = await runCli('cowrie-enrich', ['refresh', '--db', url, '--ips', '0', '--maxmind-dir', pick(dir), '--offline'], { env: { GREYNOISE_API_KEY: '', VT_API_KEY: '' } });
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(msg);
+    const again = await openStore(url);
+    try {
+      expect(await again.db.query('SELECT ip_address FROM ip_inventory WHERE enrichment_updated_at IS NOT NULL')).toEqual([]);
+    } finally {
+      await again.close();
+    }
   });
 
   it('an unusable database exits 2 with one line', async () => {

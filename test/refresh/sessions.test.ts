@@ -54,10 +54,17 @@ for (const d of dialectCases()) {
     it('snapshots match the IP data, newest first in batches; re-running changes nothing; snapshots stay frozen', async () => {
       w = await buildWorld({ url: await d.newUrl(), sessions: 400, ips: 100 });
       store = await w.open();
-      const r0 = await w.refresh(['--ips', '0', '--verbose']);
+      const r0 = await w.refresh(['--sessions', 'all', '--ips', '0', '--verbose']);
       expect(r0.code, r0.stderr).toBe(0);
-      // The IP run brought every session up to date at the end, and said so.
-      expect(logLines(r0.stderr)).toContain('[INFO] [sessions] 400 more sessions snapshotted from IPs enriched in this run');
+      // A fresh database: the sessions step finds none ready and says why; after the IP passes every
+      // session is brought up to date, and the last line counts them.
+      const ipsUpdated = /Pass 3 complete: (\d+) IPs enriched/.exec(r0.stderr)![1];
+      expectInOrder(logLines(r0.stderr), [
+        '[INFO] [sessions] 0 sessions updated',
+        '[INFO] [sessions] 400 sessions wait for their IPs to be enriched (snapshotted after the IP passes of this run, within --sessions)',
+        '[INFO] [sessions] 400 more sessions snapshotted from IPs enriched in this run',
+        `[INFO] Refresh complete: 400 sessions, 0 files, ${ipsUpdated} IPs updated`,
+      ]);
       expect(await expectSnapshotsMatch(store)).toBe(400);
 
       await resetSnapshots(store);
@@ -114,8 +121,10 @@ for (const d of dialectCases()) {
       // Sessions first (none ready), then the IPs, then their sessions caught up.
       expectInOrder(logLines(r1.stderr), [
         '[INFO] [sessions] 0 sessions updated',
+        '[INFO] [sessions] 300 sessions wait for their IPs to be enriched (snapshotted after the IP passes of this run, within --sessions)',
         '[INFO] Pass 3 complete: 3 IPs enriched, 0 errors',
         `[INFO] [sessions] ${theirs} more sessions snapshotted from IPs enriched in this run`,
+        `[INFO] Refresh complete: ${theirs} sessions, 0 files, 3 IPs updated`,
       ]);
       const after = await sessions(store);
       for (const s of after) {
@@ -130,10 +139,32 @@ for (const d of dialectCases()) {
       // They are still candidates: once their IPs are enriched, they get snapshots (one without a timestamp too).
       const other = after.find((s) => !chosen.includes(s.source_ip))!;
       await store.db.run('UPDATE session_summaries SET last_event_at = NULL WHERE session_id = ?', [other.session_id]);
-      const r2 = await w.refresh(['--ips', '0', '--commit-interval', '7']);
+      const r2 = await w.refresh(['--sessions', 'all', '--ips', '0', '--commit-interval', '7']);
       expect(r2.code, r2.stderr).toBe(0);
       expect((await sessions(store)).every((s) => s.enrichment_at !== null)).toBe(true);
       expect(await expectSnapshotsMatch(store)).toBe(300);
+    });
+
+    it('the catch-up after the IP passes respects --sessions: a limit caps the whole run, no --sessions skips it', async () => {
+      w = await buildWorld({ url: await d.newUrl(), sessions: 200, ips: 60 });
+      store = await w.open();
+      // No --sessions: the IPs are enriched, no session is snapshotted.
+      const r0 = await w.refresh(['--ips', '10', '--verbose']);
+      expect(r0.code, r0.stderr).toBe(0);
+      expect(r0.stderr).not.toMatch(/more sessions snapshotted/);
+      expect(logLines(r0.stderr)).toContain('[INFO] Refresh complete: 0 sessions, 0 files, 10 IPs updated');
+      expect((await sessions(store)).filter((s) => s.enrichment_at !== null)).toEqual([]);
+
+      // --sessions 25 with more than 25 sessions ready after the IP passes: 25 in all, and the line says so.
+      const r1 = await w.refresh(['--sessions', '25', '--ips', '0', '--verbose']);
+      expect(r1.code, r1.stderr).toBe(0);
+      const ready = /\[sessions\] (\d+) sessions updated/.exec(r1.stderr)![1];
+      expect(Number(ready)).toBeLessThanOrEqual(25);
+      expect(Number(ready)).toBeGreaterThan(0);
+      // Sessions of the 50 IPs not enriched yet wait for the IP passes.
+      expect(logLines(r1.stderr).some((l) => /^\[INFO\] \[sessions\] \d+ sessions wait for their IPs to be enriched/.test(l))).toBe(true);
+      expect(logLines(r1.stderr).some((l) => /^\[INFO\] Refresh complete: 25 sessions, 0 files, \d+ IPs updated$/.test(l))).toBe(true);
+      expect((await sessions(store)).filter((s) => s.enrichment_at !== null)).toHaveLength(25);
     });
   });
 }

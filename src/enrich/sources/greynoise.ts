@@ -8,6 +8,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { UsageError } from '../../errors.js';
+import { isPublicIp } from '../ip-scope.js';
 import { silentLogger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import { callThrottled, parseRetryAfter, runPool, SlidingWindowLimiter } from '../rate-limit.js';
@@ -55,6 +56,8 @@ export interface GreyNoiseClientOptions {
 
 export interface GreyNoiseClient {
   readonly mode: GreyNoiseMode;
+  /** HTTP requests sent so far by this client (retries included), for live status. */
+  readonly requests: number;
   lookup(ips: string[], onResult: OnResult<GreyNoiseValue>, signal?: AbortSignal): Promise<LookupSummary>;
 }
 
@@ -64,29 +67,12 @@ const COMMUNITY_VERSION = 'community-v3';
 const ENTERPRISE_VERSION = 'quick-v2';
 const DEFAULT_USER_AGENT = 'cowrie-enrich/0.1.0';
 
-/** Not routable on the public Internet, so GreyNoise would only answer 400: never sent. */
-const NON_ROUTABLE_V4: Array<[number, number]> = [
-  [0x00000000, 8], // 0/8 "this network"
-  [0x0a000000, 8], // 10/8
-  [0x64400000, 10], // 100.64/10 CGNAT
-  [0x7f000000, 8], // loopback
-  [0xa9fe0000, 16], // link-local
-  [0xac100000, 12], // 172.16/12
-  [0xc0000000, 24], // 192.0.0/24 IETF assignments
-  [0xc0000200, 24], // TEST-NET-1
-  [0xc0a80000, 16], // 192.168/16
-  [0xc6120000, 15], // 198.18/15 benchmarking
-  [0xc6336400, 24], // TEST-NET-2
-  [0xcb007100, 24], // TEST-NET-3
-  [0xe0000000, 4], // multicast
-  [0xf0000000, 4], // reserved + broadcast
-];
-
-/** True for a public (routable) IPv4 address: the only kind GreyNoise is asked about. */
+/**
+ * True for a public IPv4 address: the only kind GreyNoise is asked about (it answers 400 for the
+ * rest, and looks up no IPv6). Public means ipScope's ranges, the same for every source.
+ */
 export function isGreyNoiseRoutable(ip: string): boolean {
-  if (!isIPv4(ip)) return false;
-  const n = ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
-  return !NON_ROUTABLE_V4.some(([base, bits]) => Math.floor(n / 2 ** (32 - bits)) === Math.floor(base / 2 ** (32 - bits)));
+  return isIPv4(ip) && isPublicIp(ip);
 }
 
 export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNoiseClient {
@@ -110,6 +96,7 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
   // Stops outlive one lookup() call: a rejected key or a spent quota holds for the whole run.
   let authError: string | undefined;
   let quotaExhausted = false;
+  let requests = 0;
   const stopReason = (): string =>
     authError ? 'GreyNoise off for this run: API key rejected' : 'GreyNoise daily quota spent';
 
@@ -137,7 +124,7 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
     const sendable: string[] = [];
     for (const ip of new Set(ips)) {
       if (isGreyNoiseRoutable(ip)) sendable.push(ip);
-      else await deliver(result(ip, 'miss', null, GREYNOISE_TTL_SECONDS, 'not sent: IPv6/non-routable'));
+      else await deliver({ ...result(ip, 'miss', null, 0, 'not sent: IPv6/non-routable'), local: true });
     }
 
     // Turns the end of one call into results for its IPs, or records why the run stops.
@@ -160,7 +147,7 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
         case 'stopped':
           break;
       }
-      for (const ip of keys) await deliver(result(ip, 'pending', null, 0, stopReason()));
+      for (const ip of keys) await deliver({ ...result(ip, 'pending', null, 0, stopReason()), stopped: true });
     };
 
     const call = (what: string, send: (s: AbortSignal) => Promise<Response>, units: number, s: AbortSignal): Promise<CallOutcome> =>
@@ -175,7 +162,10 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
         timeoutMs: options.timeoutMs ?? 10_000,
         signal: s,
         isStopped: () => authError !== undefined || quotaExhausted,
-        onSend: () => void sent++,
+        onSend: () => {
+          sent++;
+          requests++;
+        },
         send,
         judge,
         onRetry: (reason, waitMs) => logger.debug(redact(`GreyNoise ${what}: ${reason}; retrying in ${waitMs} ms`)),
@@ -218,7 +208,8 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
             s,
           );
           await settle(chunk, outcome, async (a) => {
-            for (const r of enterpriseResults(chunk, a)) await deliver(r);
+            // Delivered together, so the caller can store a whole batch's answers in one write.
+            await Promise.all(enterpriseResults(chunk, a).map(deliver));
           });
         },
         signal,
@@ -228,7 +219,13 @@ export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNois
     return { sent, authError, quotaExhausted, pending };
   }
 
-  return { mode, lookup };
+  return {
+    mode,
+    lookup,
+    get requests() {
+      return requests;
+    },
+  };
 }
 
 function result(

@@ -1,12 +1,15 @@
 /**
  * Pass 1: MaxMind City and ASN databases, read offline with the maxmind npm reader.
- * A missing, compressed, corrupt or old database is a warning, never a failure: without the
- * ASN database every IP simply needs Cymru (Pass 2).
+ * One missing, compressed, corrupt or old database is a warning: without the ASN database every
+ * IP simply needs Cymru (Pass 2). A configured directory that does not exist or holds neither
+ * database is a usage error (exit 2): the user asked for MaxMind and would silently get nothing.
+ * No directory configured at all is a warning; the pipeline then leaves MaxMind pending.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Reader, validate, type AsnResponse, type CityResponse } from 'maxmind';
-import { errorMessage } from '../../errors.js';
+import { stat } from 'node:fs/promises';
+import { errorMessage, UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { DAY_SECONDS, type SourceResult } from './types.js';
 
@@ -165,12 +168,15 @@ async function loadKind<T extends CityResponse | AsnResponse>(
   kind: MaxmindKind,
   opts: MaxmindOptions,
   now: Date,
+  /** Problems with the files, reported by the caller once it knows whether anything loaded. */
+  problem: (message: string) => void,
 ): Promise<Loaded<T> | null> {
   const { label, files } = CANDIDATES[kind];
-  const { dir, logger } = opts;
+  const { dir } = opts;
+  const logger = { warn: problem, debug: (m: string) => opts.logger.debug(m) };
   const consequence = kind === 'asn' ? 'every IP will need Cymru for its ASN' : 'no geolocation this run';
   if (dir === undefined) {
-    logger.warn(`No MaxMind directory configured: ${label} database not loaded (${consequence})`);
+    opts.logger.warn(`No MaxMind directory configured: ${label} database not loaded (${consequence}); IPs stay pending for MaxMind`);
     return null;
   }
   let problems = 0;
@@ -214,12 +220,24 @@ async function loadKind<T extends CityResponse | AsnResponse>(
   return null;
 }
 
-/** Open the City and ASN databases found in `opts.dir`. Never throws for a missing or bad file. */
+/**
+ * Open the City and ASN databases found in `opts.dir`. Throws a UsageError when a directory is
+ * given but missing or without any usable database; one missing or bad file is a warning.
+ */
 export async function openMaxmind(opts: MaxmindOptions): Promise<MaxmindSource> {
   const clock = opts.now ?? ((): Date => new Date());
   const now = clock();
-  let city = await loadKind<CityResponse>('city', opts, now);
-  let asn = await loadKind<AsnResponse>('asn', opts, now);
+  if (opts.dir !== undefined) {
+    const isDir = await stat(opts.dir).then((st) => st.isDirectory(), () => false);
+    if (!isDir) throw new UsageError(`MaxMind directory ${opts.dir} does not exist or is not a folder (--maxmind-dir / COWRIE_MAXMIND_DIR)`);
+  }
+  const problems: string[] = [];
+  let city = await loadKind<CityResponse>('city', opts, now, (m) => problems.push(m));
+  let asn = await loadKind<AsnResponse>('asn', opts, now, (m) => problems.push(m));
+  if (opts.dir !== undefined && !city && !asn) {
+    throw new UsageError(`MaxMind directory ${opts.dir} holds no usable database: ${problems.join('; ')}`);
+  }
+  for (const m of problems) opts.logger.warn(m);
   const cityBuild = city?.info.buildDate ?? null;
   const asnBuild = asn?.info.buildDate ?? null;
   const versionParts = [city, asn].filter((d) => d !== null).map((d) => `${d.info.databaseType} ${d.info.buildDate}`);

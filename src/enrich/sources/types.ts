@@ -27,6 +27,16 @@ export interface SourceResult<V> {
   version?: string;
   /** How long the answer stays fresh, in seconds (0 = do not cache). */
   ttlSeconds: number;
+  /**
+   * Answered here without asking the source (e.g. GreyNoise for IPv6, which it cannot look up):
+   * not paid for, not cached, counted apart from the source's answers.
+   */
+  local?: true;
+  /**
+   * 'pending' because the run stopped asking (key rejected, quota spent, interrupted), not because
+   * this key failed: owed to the next run, but not an error of this one.
+   */
+  stopped?: true;
 }
 
 /** A per-UTC-day call budget shared by every process using the same database. */

@@ -113,6 +113,10 @@ export function createVirusTotalClient(options: VirusTotalClientOptions): VirusT
           limiter,
           quota: options.quota,
           retries: options.retries ?? 2,
+          // At 4 requests a minute a retry that waits for a slot holds up every other hash for up
+          // to a window: a failed hash is retried only when a slot is free, else left 'failed'
+          // for the next run.
+          retryOnlyWhenFree: true,
           throttleRetries: 5,
           backoffMs: options.backoffMs ?? 2000,
           maxWaitMs: options.maxRetryAfterMs ?? 120_000,
@@ -141,7 +145,7 @@ export function createVirusTotalClient(options: VirusTotalClientOptions): VirusT
           case 'stopped':
             break;
         }
-        return deliver(result(hash, 'pending', null, 0, stopReason()));
+        return deliver({ ...result(hash, 'pending', null, 0, stopReason()), stopped: true });
       },
       signal,
     );

@@ -23,6 +23,15 @@ const MIGRATION_LOCK_KEY = 0x636f7772; // "cowr"
 pg.types.setTypeParser(1184, (v: string) => isoMicros(v.replace(' ', 'T')));
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
+/** Tries of one transaction that keeps losing to concurrent writers before the error goes up. */
+const TRANSACTION_ATTEMPTS = 8;
+
+/** deadlock_detected and serialization_failure: the transaction was rolled back and may simply run again. */
+export function isRetryableConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 /** `?` placeholders to `$n`, outside quoted strings. */
 export function toPgPlaceholders(sql: string): string {
   let n = 0;
@@ -119,7 +128,24 @@ export class PostgresAdapter implements DialectAdapter {
     return this.#runner.run(sql, params);
   }
 
+  /**
+   * One transaction. A deadlock (40P01) or serialization failure (40001) is PostgreSQL choosing
+   * this transaction as the victim of a concurrent writer: it was rolled back whole, so it is run
+   * again, transparently, a few times with a short jittered wait. Callbacks therefore do database
+   * work only (no side effects they cannot repeat).
+   */
   async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, lock = false): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#transactionOnce(fn, lock);
+      } catch (err) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryableConflict(err)) throw err;
+        await new Promise((r) => setTimeout(r, Math.round((20 + Math.random() * 80) * attempt)));
+      }
+    }
+  }
+
+  async #transactionOnce<T>(fn: (tx: SqlRunner) => Promise<T>, lock: boolean): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');

@@ -147,7 +147,13 @@ export class SqliteAdapter implements DialectAdapter {
     }
   }
 
-  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  /**
+   * One transaction. Every write transaction takes the write lock up front (BEGIN IMMEDIATE), so
+   * waiting for another process goes through the busy timeout; a deferred transaction that reads
+   * and then writes would instead fail at once with "database is locked" when another process
+   * wrote in between (its read snapshot cannot be upgraded).
+   */
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, begin = 'BEGIN IMMEDIATE'): Promise<T> {
     const release = await this.#mutex.lock();
     try {
       this.raw.exec(begin);
@@ -168,7 +174,8 @@ export class SqliteAdapter implements DialectAdapter {
   async transactionSync<T>(fn: (db: Database.Database) => T): Promise<T> {
     const release = await this.#mutex.lock();
     try {
-      return this.raw.transaction(() => fn(this.raw))();
+      // .immediate(): the write lock up front, as in transaction().
+      return this.raw.transaction(() => fn(this.raw)).immediate();
     } finally {
       release();
     }
@@ -201,7 +208,7 @@ export class SqliteAdapter implements DialectAdapter {
 
   withMigrationLock<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
     // BEGIN IMMEDIATE takes the write lock up front, so two processes never both migrate.
-    return this.transaction(fn, 'BEGIN IMMEDIATE');
+    return this.transaction(fn);
   }
 
   greatest(a: string, b: string): string {
