@@ -18,6 +18,7 @@ import {
   FaultInjector,
   IpRequestCounter,
   newIpLookupStats,
+  nextUtcMidnight,
   recordAnswer,
   secondsUntilUtcMidnight,
   sendJson,
@@ -240,11 +241,11 @@ export async function startAbuseIpdbSim(options: AbuseIpdbSimOptions = {}): Prom
     };
     const fail = (status: number, detail: string, headers?: Record<string, string>): Promise<void> =>
       answer(status, { errors: [{ detail, status }] }, headers);
-    const throttled = (retryAfter: number, detail: string): Promise<void> =>
+    const throttled = (retryAfter: number, detail: string, resetMs = arrived + retryAfter * 1000): Promise<void> =>
       fail(429, detail, {
         ...rateHeaders(),
         'Retry-After': String(retryAfter),
-        'X-RateLimit-Reset': String(Math.ceil(arrived / 1000) + retryAfter),
+        'X-RateLimit-Reset': String(Math.ceil(resetMs / 1000)),
       });
 
     if (!check) return fail(404, 'The requested resource could not be found.');
@@ -258,7 +259,7 @@ export async function startAbuseIpdbSim(options: AbuseIpdbSimOptions = {}): Prom
     const fault = faults.decide(opts.faults, [ip ?? '']);
     if (fault === 'throttle') return throttled(opts.throttleRetryAfterSeconds ?? 1, TOO_MANY_ATTEMPTS_DETAIL);
     if (fault !== 'none') return serveFault(fault, res, { errors: [{ detail: 'Server Error', status: 500 }] }, { stats, arrived, key: ip ?? undefined, latencyMs: opts.latencyMs });
-    if (!daily.tryTake(limit, 1, arrived)) return throttled(secondsUntilUtcMidnight(arrived), dailyLimitDetail(limit));
+    if (!daily.tryTake(limit, 1, arrived)) return throttled(secondsUntilUtcMidnight(arrived), dailyLimitDetail(limit), nextUtcMidnight(arrived));
     return answer(200, result.body, rateHeaders());
   };
 

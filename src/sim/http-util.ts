@@ -242,10 +242,15 @@ export function daysAgo(daysAgo: number, now = Date.now()): string {
   return new Date(now - daysAgo * 86_400_000).toISOString().slice(0, 10);
 }
 
-/** Seconds from `now` to the next 00:00 UTC, when a DailyCounter resets (at least 1). */
+/** The next 00:00 UTC after `now` (ms since the epoch), when a DailyCounter resets. */
+export function nextUtcMidnight(now: number): number {
+  const d = new Date(now);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+}
+
+/** Seconds from `now` to the next 00:00 UTC (at least 1). */
 export function secondsUntilUtcMidnight(now: number): number {
-  const next = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 1);
-  return Math.max(1, Math.ceil((next - now) / 1000));
+  return Math.max(1, Math.ceil((nextUtcMidnight(now) - now) / 1000));
 }
 
 /** What an IP-lookup simulator counts for tests. */
