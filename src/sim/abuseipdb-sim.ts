@@ -1,5 +1,5 @@
 /**
- * An AbuseIPDB API v2 `check` simulator (PROTOCOLS §10.1): `GET /api/v2/check?ipAddress=…
+ * An AbuseIPDB API v2 `check` simulator (docs/PROTOCOLS.md §10.1): `GET /api/v2/check?ipAddress=…
  * [&maxAgeInDays=N][&verbose]` with the `Key` header (or `key` query parameter) and
  * `Accept: application/json`. Answers come from the simulated world (src/sim/world.ts): ~45% of
  * addresses have reports spread over the past year, counted within `maxAgeInDays`; a few are

@@ -1,5 +1,5 @@
 /**
- * A DShield/ISC `api/ip` simulator (PROTOCOLS §6, §10.3): `GET /api/ip/{ip}?json` (XML without
+ * A DShield/ISC `api/ip` simulator (docs/PROTOCOLS.md §6, §10.3): `GET /api/ip/{ip}?json` (XML without
  * `?json`), answered from the simulated world (src/sim/world.ts): the AS, its country and the
  * network for every address, report counts and dates for ~40% of public addresses, threat feeds
  * for ~10%. Generic or missing User-Agents get ISC's 403 text; a per-second rate limit and an
@@ -63,7 +63,7 @@ export const USER_AGENT_MESSAGE =
 export const BAD_IP_BODY = { error: 'bad IP address' };
 export const DSHIELD_THROTTLE_MESSAGE = 'Too many requests. Please slow down, and stop for 5 minutes.';
 
-/** Library defaults ISC blocks (PROTOCOLS §10.3), plus those of today's HTTP clients. */
+/** Library defaults ISC blocks (docs/PROTOCOLS.md §10.3), plus those of today's HTTP clients. */
 const GENERIC_USER_AGENT = /^(python-urllib|python-requests|python-httpx|wget|curl|node|undici|go-http-client|okhttp|java|libwww-perl|axios|aiohttp|ruby|php)\b/i;
 
 export function isGenericUserAgent(ua: string | undefined): boolean {

@@ -1,5 +1,5 @@
 /**
- * A Shodan InternetDB simulator (PROTOCOLS §10.2): `GET /{ip}`, no key. ~45% of public IPv4
+ * A Shodan InternetDB simulator (docs/PROTOCOLS.md §10.2): `GET /{ip}`, no key. ~45% of public IPv4
  * addresses (~5% of IPv6) have open ports, CPEs, tags and CVEs drawn from the simulated world;
  * the rest, and every non-public address, get the normal `404 {"detail":"No information
  * available"}`. A per-second rate limit and an optional daily quota answer Shodan's 429 body, with

@@ -48,8 +48,9 @@ describe('InternetDB simulator', () => {
       expect(await get(s, reserved)).toMatchObject({ status: 404, body: NO_INFORMATION_BODY });
     }
     expect(await get(s, 'not-an-ip')).toMatchObject({ status: 400, body: INVALID_IP_BODY });
-    expect(s.stats.ipsRequested).toEqual([known, unknown, '10.0.0.1', '100.64.1.1', '127.0.0.1', 'fe80::1', 'not-an-ip']);
-    expect(s.stats.byStatus).toEqual({ 200: 1, 404: 5, 400: 1 });
+    expect(await get(s, '%zz')).toMatchObject({ status: 400, body: INVALID_IP_BODY });
+    expect(s.stats.ipsRequested).toEqual([known, unknown, '10.0.0.1', '100.64.1.1', '127.0.0.1', 'fe80::1', 'not-an-ip', '%zz']);
+    expect(s.stats.byStatus).toEqual({ 200: 1, 404: 5, 400: 2 });
   });
 
   it('is deterministic per seed: ~45% of public IPv4 known, IPv6 rarely', () => {
