@@ -25,7 +25,7 @@ const candidate = (r: CandidateRow): IpCandidate => ({
  * SQL date arithmetic — the original's SQLite bug), or still owed a source from an earlier run.
  * Most recently seen first, so a limit takes the most relevant.
  */
-export async function selectIpsToEnrich(db: SqlRunner, opts: { cutoff: string; limit: number | null; ips?: string[] }): Promise<IpCandidate[]> {
+export async function selectIpsToEnrich(db: SqlRunner, opts: { cutoff: string; limit: number | null; ips?: string[]; leaveOut?: SqlCondition }): Promise<IpCandidate[]> {
   if (opts.ips?.length) {
     const out: IpCandidate[] = [];
     const wanted = [...new Set(opts.ips)];
@@ -37,11 +37,29 @@ export async function selectIpsToEnrich(db: SqlRunner, opts: { cutoff: string; l
   }
   const rows = await db.query<CandidateRow>(
     `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory
-     WHERE enrichment_updated_at IS NULL OR enrichment_updated_at < ? OR enrichment_pending IS NOT NULL
+     WHERE (enrichment_updated_at IS NULL OR enrichment_updated_at < ? OR enrichment_pending IS NOT NULL)${opts.leaveOut ? ` AND NOT (${opts.leaveOut.sql})` : ''}
      ORDER BY last_seen DESC, ip_address${opts.limit ? ' LIMIT ?' : ''}`,
-    opts.limit ? [opts.cutoff, opts.limit] : [opts.cutoff],
+    [opts.cutoff, ...(opts.leaveOut?.params ?? []), ...(opts.limit ? [opts.limit] : [])],
   );
   return rows.map(candidate);
+}
+
+/** A WHERE condition on ip_inventory with its parameters. */
+export interface SqlCondition {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * IPs seen only on these sensors (every name in `sensors` is one of them): what a sensor with
+ * `enable_asn_inventory = false` keeps out of an orchestrated refresh. IPs without sensors stay in.
+ */
+export function seenOnlyOn(db: DialectAdapter, sensors: string[]): SqlCondition {
+  const names = db.jsonArrayTexts('ip_inventory.sensors');
+  return {
+    sql: `EXISTS (SELECT 1 FROM ${names}) AND NOT EXISTS (SELECT 1 FROM ${names} WHERE value NOT IN (${inList(sensors.length)}))`,
+    params: sensors,
+  };
 }
 
 /** The current enrichment documents of these IPs (to merge this run's answers into). */

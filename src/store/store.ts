@@ -28,11 +28,13 @@ export interface OpenStoreOptions {
    * instead of a new empty database. PostgreSQL databases are never created.
    */
   create?: boolean;
+  /** PostgreSQL: connections in the pool (default 4), for callers that write from several tasks at once. */
+  connections?: number;
 }
 
 async function openAdapter(target: DbTarget, opts: OpenStoreOptions): Promise<DialectAdapter> {
   if (target.dialect === 'sqlite') return SqliteAdapter.open(target.path, { create: opts.create });
-  return PostgresAdapter.open(target.connectionString, target.display);
+  return PostgresAdapter.open(target.connectionString, target.display, opts.connections);
 }
 
 /** Open a database by URL and bring its schema up to date (every command migrates on open). */

@@ -22,6 +22,21 @@ export interface BulkInsert {
   returning?: string;
 }
 
+/** Who holds a run lock, as the next run reports it. */
+export interface LockHolder {
+  host: string;
+  pid: number;
+  /** ISO-8601 UTC. */
+  startedAt: string;
+}
+
+/** A run lock this process holds until release() or its death (a crash or kill -9 frees it at once). */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+export type LockAttempt = { held: HeldLock } | { busy: LockHolder | null };
+
 /**
  * Everything that differs between SQLite and PostgreSQL lives behind this
  * interface (Kysely's dialect pattern): capability hooks and SQL fragments,
@@ -48,6 +63,13 @@ export interface DialectAdapter extends SqlRunner {
   jsonParam(): string;
   /** SQL literal for a boolean. */
   bool(v: boolean): string;
+  /** SQL for the text elements of a JSON array column, as a table with one column `value` (FROM-able). */
+  jsonArrayTexts(expr: string): string;
+  /**
+   * Try once to take the named run lock (never waits). PostgreSQL: a session advisory lock on a
+   * connection of its own; SQLite: a kernel lock on a companion file. Either dies with the process.
+   */
+  tryRunLock(name: string, holder: LockHolder): Promise<LockAttempt>;
   /** Extra facts for `cowrie-db info`. */
   describe(): Promise<Record<string, string | number>>;
   close(): Promise<void>;
