@@ -21,7 +21,7 @@ export const GN_ENV = 'ORCH_TEST_GN_SECRET';
  * config names them with `sensors` (TOML text) and reads the GreyNoise key through env: and the
  * VirusTotal key through file: (relative to the config's folder).
  */
-export async function sensorsWorld(o: { url: string; sensors: string; enrichment?: string; extra?: string; world?: Partial<WorldOptions> }): Promise<SensorsWorld> {
+export async function sensorsWorld(o: { url: string; sensors: string; enrichment?: string; extra?: string; maxmind?: string; world?: Partial<WorldOptions> }): Promise<SensorsWorld> {
   const w = await buildWorld({ url: o.url, ...o.world });
   const logs = await generateLogs({ outDir: path.join(w.dir, 'logs'), sessions: 90, ips: 40, sensors: 3, days: 2, seed: 11 });
   fs.writeFileSync(path.join(w.dir, 'vt.key'), `${VT_KEY}\n`, { mode: 0o600 });
@@ -30,7 +30,7 @@ export async function sensorsWorld(o: { url: string; sensors: string; enrichment
     `db = ${JSON.stringify(o.url)}`,
     `status_dir = ${JSON.stringify(w.statusDir)}`,
     o.extra ?? '',
-    '[maxmind]', `dir = ${JSON.stringify(w.mmdbDir)}`,
+    '[maxmind]', o.maxmind ?? `dir = ${JSON.stringify(w.mmdbDir)}`,
     '[cymru]', 'host = "127.0.0.1"', `port = ${w.cymru.port}`,
     '[greynoise]', `url = "${w.greynoise.url}"`, 'rate = 200', `api_key = "env:${GN_ENV}"`,
     '[virustotal]', `url = "${w.virustotal.url}"`, 'rate_per_minute = 6000', 'api_key = "file:vt.key"',
