@@ -22,13 +22,14 @@ logpath = "logs/honeypot-02"
 `;
 
 /** A run we can watch and kill: stderr collected as it comes. */
-function start(s: SensorsWorld, args: string[]): { child: ChildProcess; stderr: () => string; done: Promise<number> } {
+function start(s: SensorsWorld, args: string[]): { child: ChildProcess; stderr: () => string; stdout: () => string; done: Promise<number> } {
   const child = spawn(path.join(ROOT, 'bin', 'cowrie-orchestrate'), ['--config', s.config, ...args], { cwd: s.w.dir, env: { ...process.env, ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
+  let out = '';
   child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.resume();
+  child.stdout!.on('data', (d) => (out += d));
   const done = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : -1))));
-  return { child, stderr: () => err, done };
+  return { child, stderr: () => err, stdout: () => out, done };
 }
 
 const sessions = async (s: SensorsWorld) => Number((await (await s.w.open()).db.query<{ n: number }>('SELECT count(*) AS n FROM session_summaries'))[0].n);
@@ -77,6 +78,25 @@ for (const d of dialectCases()) {
       const [c, e] = await Promise.all([s.orchestrate(['--wait', '-v']), s.orchestrate(['--wait', '-v'])]);
       expect([c.code, e.code]).toEqual([0, 0]);
       expect([c.stderr, e.stderr].filter((x) => x.includes('waiting for it to finish'))).toHaveLength(1);
+    });
+
+    it('SIGINT: exit 130, the table and orchestrate.json say aborted, the loads are kept, and the lock is free', async () => {
+      const s = await sensorsWorld({ url: await d.newUrl(), sensors: SENSORS, world: { greynoise: { latencyMs: 20_000 } } });
+      w = s.w;
+      const run = start(s, ['-v']);
+      // The refresh is under way (its status files exist) once both sensors are loaded.
+      await waitFor(() => fs.existsSync(path.join(s.w.statusDir, 'status.json')), 60_000, 'the refresh to start');
+      run.child.kill('SIGINT');
+      expect(await run.done).toBe(130);
+      expect(run.stdout()).toMatch(/^alpha .* ok$/m);
+      expect(run.stdout()).toMatch(/^refresh: failed: interrupted/m);
+      expect(run.stderr().trim().split('\n').at(-1)).toMatch(/^cowrie-orchestrate: error: interrupted: committed work is kept/);
+      const report = JSON.parse(fs.readFileSync(path.join(s.w.statusDir, 'orchestrate.json'), 'utf8')) as { state: string; exit_code: number; sensors: Array<{ outcome: string }> };
+      expect(report).toMatchObject({ state: 'aborted', exit_code: 130 });
+      expect(report.sensors.map((x) => x.outcome)).toEqual(['ok', 'ok']);
+      expect(await sessions(s)).toBeGreaterThan(0);
+      const next = await s.orchestrate(['--skip-enrich']);
+      expect(next.code, next.stderr).toBe(0);
     });
 
     it('a kill -9\'d run leaves no lock behind', async () => {
