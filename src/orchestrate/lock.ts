@@ -5,8 +5,7 @@
 import os from 'node:os';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HeldLock, LockHolder } from '../store/dialects/types.js';
-import type { Store } from '../store/store.js';
+import type { HeldLock, LockHolder, Store } from '../store/store.js';
 import { escapeControl } from '../text.js';
 
 /** sysexits.h EX_TEMPFAIL: cron and systemd read it as "try again later". */

@@ -5,7 +5,7 @@ import { SqliteAdapter } from './dialects/sqlite.js';
 import { PostgresAdapter, describePgError } from './dialects/postgres.js';
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
 
-export type { DialectAdapter, SqlRunner } from './dialects/types.js';
+export type { DialectAdapter, HeldLock, LockHolder, SqlRunner } from './dialects/types.js';
 
 export interface Store {
   readonly db: DialectAdapter;
