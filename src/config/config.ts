@@ -36,7 +36,8 @@ const optStr = { schema: str.schema.optional(), expect: str.expect, toml: 'strin
 const bool = { schema: z.coerce.boolean(), expect: 'true or false', toml: 'boolean' as const, flagBool: true };
 /** A refresh limit: a whole number (0 = skip) or "all". */
 const limit = {
-  schema: z.union([z.literal('all'), z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]),
+  // No coercion of other types: `sessions = true` is a mistake, not 1.
+  schema: z.union([z.literal('all'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().regex(/^\d{1,15}$/).transform(Number)]),
   expect: 'a whole number ≥ 0 or "all"',
 };
 /** An API base URL: http(s) only, and no credentials in it (keys come from their own settings, never printed). */

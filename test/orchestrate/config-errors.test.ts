@@ -26,6 +26,7 @@ const MISTAKES: Array<[string, string[], number, RegExp]> = [
   ['missing logpath', [...GOOD, '', '[[sensor]]', 'name = "b"'], 6, /\[\[sensor\]\] #2: logpath is missing$/],
   ['env: reference to an unset variable', ['[greynoise]', 'api_key = "env:ORCH_TEST_UNSET_VAR"', ...GOOD], 2, /greynoise\.api_key: environment variable ORCH_TEST_UNSET_VAR is not set$/],
   ['file: reference to a missing file', [...GOOD, '[virustotal]', 'api_key = "file:no-such.key"'], 6, /virustotal\.api_key: cannot read .*no-such\.key \(ENOENT\)$/],
+  ['a refresh limit that is neither a number nor "all"', ['[enrichment]', 'sessions = true', ...GOOD], 2, /enrichment\.sessions must be a whole number ≥ 0 or "all", got true$/],
   ['sensor as a plain table', ['[sensor]', 'name = "a"'], 1, /sensor must be written as \[\[sensor\]\] tables$/],
 ];
 
