@@ -1,18 +1,16 @@
-import os from 'node:os';
-import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadConfigFile, resolveConfig } from '../config/config.js';
-import { describeLimit, refresh, summaryLine, type Limit } from '../enrich/refresh.js';
+import { describeLimit, type Limit } from '../enrich/refresh.js';
 import { ipArgument } from '../enrich/ip-scope.js';
+import { refreshDoneLine, refreshFailure, runRefresh } from '../orchestrate/refresh-run.js';
 import { openMaxmind } from '../enrich/sources/maxmind.js';
-import { UserError, UsageError } from '../errors.js';
-import { fmt } from '../log.js';
+import { UsageError } from '../errors.js';
 import { StatusEmitter } from '../status/emitter.js';
 import { createProgress, progressIntervalMs, progressMode, refreshStatusToProgress } from '../status/progress.js';
 import { openStore } from '../store/store.js';
 import { parseDbUrl } from '../store/url.js';
 import { registerGeoipMaintenance } from './enrich-geoip.js';
-import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
+import { addDbOptions, consoleLogger, dbFlag, defaultStatusDir, interruptSignal, newProgram, runProgram } from './main.js';
 
 function parseLimit(flag: string, raw: string | undefined, zeroMeansAll: boolean): Limit {
   if (raw === undefined) return 'skip';
@@ -31,11 +29,8 @@ interface RefreshOpts {
   greynoiseDailyQuota?: string; greynoiseMode?: string; virustotalUrl?: string; virustotalRate?: string; virustotalDailyQuota?: string; offline?: boolean;
 }
 
-export function defaultStatusDir(): string {
-  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cowrie-enrich', 'status');
-}
 
-async function runRefresh(opts: RefreshOpts): Promise<void> {
+async function runRefreshCommand(opts: RefreshOpts): Promise<void> {
   const sessions = parseLimit('--sessions', opts.sessions, false);
   const files = parseLimit('--files', opts.files, false);
   const ips = parseLimit('--ips', opts.ips, true);
@@ -58,29 +53,16 @@ async function runRefresh(opts: RefreshOpts): Promise<void> {
     // Refresh updates what is there: a mistyped SQLite path must not become a new empty database.
     const store = await openStore(cfg.db, { create: false });
     try {
-      result = await refresh(store, { sessions, files, ips, ipList: ip, config: cfg, logger, status, signal });
-    } catch (err) {
-      status.finish((err as UserError).exitCode === 130 ? 'aborted' : 'failed');
-      throw err;
+      result = await runRefresh(store, { sessions, files, ips, ipList: ip, config: cfg, logger, status, signal });
     } finally {
       await store.close();
     }
-    status.finish(result.failedSources.length ? 'failed' : 'complete');
   } finally {
     progress.stop();
   }
-  if (!verbose && !quiet) {
-    const r = result.ips;
-    const extra = result.sessionsAfterIps ? `; ${fmt(result.sessionsAfterIps)} of the sessions snapshotted after the IP passes` : '';
-    const ipFacts = r ? [
-      `${fmt(r.errors)} IP errors`,
-      ...(r.pending ? [`${fmt(r.pending)} IPs pending`] : []),
-      ...(r.notPublic ? [`${fmt(r.notPublic)} non-public IPs`] : []),
-    ].join(', ') : '';
-    process.stdout.write(summaryLine(result)
-      + (r ? ` (${ipFacts}; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}${extra}; ${r.seconds.wall.toFixed(1)} s)` : '') + '\n');
-  }
-  if (result.failedSources.length) throw new UserError(`source failed for the whole run: ${[...new Set(result.failedSources)].join(', ')} (the rest was enriched; affected items stay pending)`, 1);
+  if (!verbose && !quiet) process.stdout.write(`${refreshDoneLine(result)}\n`);
+  const failure = refreshFailure(result);
+  if (failure) throw failure;
 }
 
 function sourceOptions(cmd: Command): Command {
@@ -112,7 +94,7 @@ sourceOptions(addDbOptions(program.command('refresh').description('refresh enric
   .option('--status-dir <dir>', `status JSON files (env COWRIE_STATUS_DIR; default ${defaultStatusDir()})`)
   .option('-v, --verbose', 'log [INFO] lines instead of a progress bar')
   .option('-q, --quiet', 'print nothing but errors')
-  .action((opts: RefreshOpts) => runRefresh(opts));
+  .action((opts: RefreshOpts) => runRefreshCommand(opts));
 
 const geoip = program.command('geoip')
   .description('look up IPs in the local MaxMind databases (offline) and print JSON; `geoip update` / `geoip status` keep them current')

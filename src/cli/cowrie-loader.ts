@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfigFile, resolveConfig } from '../config/config.js';
 import { UserError, UsageError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ingest, type IngestSummary } from '../ingest/ingest.js';
+import { ingestFailure } from '../ingest/outcome.js';
 import { fmt } from '../log.js';
 import { escapeControl } from '../text.js';
 import { StatusEmitter } from '../status/emitter.js';
@@ -80,12 +81,8 @@ async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): P
   status.finish(summary.interrupted ? 'aborted' : summary.filesFailed.length || summary.missing.length ? 'failed' : 'complete');
   if (!opts.quiet) process.stdout.write(`${summaryLine(summary)}\n`);
   if (summary.interrupted) throw new UserError('interrupted: committed batches are kept; run again to continue from the cursor', 130);
-  const bad = summary.filesFailed.length + summary.missing.length;
-  if (bad === 1 && summary.failures.length === 1 && summary.failures[0].reason !== 'read_error') throw new UserError(summary.failures[0].message, 1);
-  if (bad) {
-    const why = [...summary.missing.map(escapeControl), ...summary.failures.map((f) => (f.reason === 'read_error' ? escapeControl(f.path) : f.message))];
-    throw new UserError(`${bad} file(s) could not be loaded: ${why.join(', ')}`, 1);
-  }
+  const failure = ingestFailure(summary);
+  if (failure) throw failure;
 }
 
 function addLoaderOptions(cmd: Command): Command {

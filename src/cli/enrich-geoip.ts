@@ -21,7 +21,7 @@ interface GeoipCommonOpts {
 }
 
 /** --geoip-conf, else GEOIPUPDATE_CONF_FILE (as geoipupdate reads it; empty means none), else /etc/GeoIP.conf when present. */
-async function loadGeoipConf(opts: GeoipCommonOpts, env: NodeJS.ProcessEnv): Promise<GeoipConf | null> {
+export async function loadGeoipConf(opts: GeoipCommonOpts, env: NodeJS.ProcessEnv): Promise<GeoipConf | null> {
   if (opts.geoipConf !== undefined) return readGeoipConf(opts.geoipConf, true);
   const fromEnv = env.GEOIPUPDATE_CONF_FILE;
   if (fromEnv !== undefined) return fromEnv === '' ? null : readGeoipConf(fromEnv, true);

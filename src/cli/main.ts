@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { UserError, errorMessage, redactUrlsIn } from '../errors.js';
 import { escapeControl } from '../text.js';
@@ -97,4 +99,9 @@ export function interruptSignal(): AbortSignal {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return ac.signal;
+}
+
+/** Where refresh status files go without --status-dir / COWRIE_STATUS_DIR / status_dir. */
+export function defaultStatusDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cowrie-enrich', 'status');
 }

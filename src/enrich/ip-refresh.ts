@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import { fmt, notice, type Logger } from '../log.js';
 import type { StatusEmitter } from '../status/emitter.js';
 import { getCached, putCached } from '../store/cache-repo.js';
-import { asnsWithDetails, readEnrichment, recountAsns, selectIpsToEnrich, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
+import { asnsWithDetails, readEnrichment, recountAsns, seenOnlyOn, selectIpsToEnrich, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { AnswerBuffer, fromCache } from './answer-buffer.js';
@@ -32,6 +32,8 @@ export interface IpRefreshOptions {
   signal?: AbortSignal;
   now?: () => Date;
   onProgress?: (phase: string, done: number, total: number) => void;
+  /** IPs seen only on these sensors are not selected (cowrie-orchestrate, `enable_asn_inventory = false`). */
+  leaveOutSensors?: string[];
 }
 
 export interface IpRefreshResult {
@@ -81,7 +83,8 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     ...(o.maxmindDir === undefined ? ['maxmind'] : []),
     ...(o.offline ? ['cymru', 'greynoise'] : !o.greynoise.apiKey ? ['greynoise'] : []),
   ];
-  const candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips, unavailable });
+  const leaveOut = o.leaveOutSensors?.length ? seenOnlyOn(db, o.leaveOutSensors) : undefined;
+  const candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips, unavailable, leaveOut });
   const ips = candidates.map((c) => c.ip);
   res.selected = ips.length;
   if (o.ips?.length && ips.length < new Set(o.ips).size) logger.warn(`${fmt(new Set(o.ips).size - ips.length)} of the given IPs are not in ip_inventory (load their logs first)`);

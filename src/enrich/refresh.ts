@@ -22,6 +22,8 @@ export interface RefreshOptions {
   signal?: AbortSignal;
   now?: () => Date;
   onProgress?: (phase: string, done: number, total: number) => void;
+  /** cowrie-orchestrate: IPs seen only on these sensors (`enable_asn_inventory = false`) are not selected. */
+  leaveOutSensors?: string[];
 }
 
 export interface RefreshResult {
@@ -82,6 +84,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
       cymru: { host: c.cymruHost, port: c.cymruPort, batchSize: c.cymruBatchSize, timeoutMs: c.cymruTimeout * 1000 },
       greynoise: { url: c.greynoiseUrl, apiKey: c.greynoiseKey, rate: c.greynoiseRate, dailyQuota: c.greynoiseDailyQuota, mode: c.greynoiseMode },
       announce: o.sessions !== 'skip' || o.files !== 'skip', logger, status: o.status, signal: o.signal, now: o.now, onProgress: o.onProgress,
+      leaveOutSensors: o.leaveOutSensors,
     });
     out.failedSources.push(...out.ips.failedSources);
     // Sessions whose IPs got their first enrichment in this run: snapshot them now, so one command

@@ -76,6 +76,25 @@ export function ensurePrivateDir(dir: string): void {
   }
 }
 
+let tmpCounter = 0;
+
+/** One status file written atomically (temp file + rename), 0640; throws on failure (callers decide). */
+export function writeStatusFile(dir: string, name: string, doc: unknown): void {
+  const tmp = join(dir, `.${name}.${process.pid}.${tmpCounter++}.tmp`);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`, { mode: FILE_MODE });
+    chmodSync(tmp, FILE_MODE);
+    renameSync(tmp, join(dir, name));
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Nothing more to do: status is best effort.
+    }
+    throw err;
+  }
+}
+
 export class StatusEmitter {
   readonly dir: string | undefined;
   readonly #minIntervalMs: number;
@@ -90,7 +109,6 @@ export class StatusEmitter {
   #lastPhaseWritten: string | null = null;
   #warned = false;
   #dirReady = false;
-  #tmpCounter = 0;
 
   constructor(opts: StatusEmitterOptions = {}) {
     this.dir = opts.dir;
@@ -171,23 +189,14 @@ export class StatusEmitter {
 
   #write(name: string, doc: unknown): boolean {
     const dir = this.dir as string;
-    const target = join(dir, name);
-    const tmp = join(dir, `.${name}.${process.pid}.${this.#tmpCounter++}.tmp`);
     try {
       if (!this.#dirReady) {
         ensurePrivateDir(dir);
         this.#dirReady = true;
       }
-      writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`, { mode: FILE_MODE });
-      chmodSync(tmp, FILE_MODE);
-      renameSync(tmp, target);
+      writeStatusFile(dir, name, doc);
       return true;
     } catch (err) {
-      try {
-        rmSync(tmp, { force: true });
-      } catch {
-        // Nothing more to do: status is best effort.
-      }
       if (!this.#warned) {
         this.#warned = true;
         const msg = err instanceof Error ? err.message : String(err);

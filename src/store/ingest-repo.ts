@@ -158,7 +158,7 @@ export class IngestBatchWriter<E extends EventRow> {
 
   /** Summaries of everything inserted so far, then the cursor; call once, last. */
   async finish(cursor: CursorRow | null): Promise<BatchResult> {
-    const summary = this.#summary.result();
+    const summary = byKey(this.#summary.result());
     const newSessions = await upsertSessions(this.#db, this.#tx, summary.sessions);
     await upsertFiles(this.#db, this.#tx, summary.files);
     await recountDownloads(this.#db, this.#tx, summary.files);
@@ -167,6 +167,19 @@ export class IngestBatchWriter<E extends EventRow> {
     if (cursor) await saveCursor(this.#tx, cursor);
     return { inserted: this.#inserted, duplicates: this.#duplicates, deadLettered: this.#deadLettered, newSessions, newIps };
   }
+}
+
+/**
+ * Summary rows in key order: loaders for several sensors committing at once lock the rows they
+ * share (mostly ip_inventory) in one order, so they wait for each other instead of deadlocking.
+ */
+function byKey(s: Summary): Summary {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    sessions: [...s.sessions].sort((a, b) => cmp(a.sessionId, b.sessionId)),
+    files: [...s.files].sort((a, b) => cmp(a.sessionId, b.sessionId) || cmp(a.shasum, b.shasum)),
+    ips: [...s.ips].sort((a, b) => cmp(a.ip, b.ip)),
+  };
 }
 
 /**
@@ -179,7 +192,8 @@ export async function writeIngestTransaction<E extends EventRow>(
   opts: { ingestId: string; summary: () => SummarySink<E> },
   fill: (w: IngestBatchWriter<E>) => Promise<CursorRow | null>,
 ): Promise<BatchResult> {
-  return db.transaction(async (tx) => {
+  // `fill` reads the log as it goes: a retried callback would skip what the rolled-back try read.
+  return db.transactionNoRetry(async (tx) => {
     const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary());
     const cursor = await fill(w);
     return w.finish(cursor);

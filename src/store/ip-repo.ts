@@ -33,6 +33,8 @@ export async function selectIpsToEnrich(db: SqlRunner, opts: {
    * sorted and comma-joined, so "owed only by these" is one of their sorted subsets.
    */
   unavailable?: string[];
+  /** IPs to leave out (seenOnlyOn: sensors with enable_asn_inventory = false). */
+  leaveOut?: SqlCondition;
 }): Promise<IpCandidate[]> {
   if (opts.ips?.length) {
     const out: IpCandidate[] = [];
@@ -46,10 +48,10 @@ export async function selectIpsToEnrich(db: SqlRunner, opts: {
   const skip = pendingSubsets(opts.unavailable ?? []);
   const rows = await db.query<CandidateRow>(
     `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory
-     WHERE enrichment_updated_at IS NULL OR enrichment_updated_at < ?
-        OR (enrichment_pending IS NOT NULL${skip.length ? ` AND enrichment_pending NOT IN (${inList(skip.length)})` : ''})
+     WHERE (enrichment_updated_at IS NULL OR enrichment_updated_at < ?
+        OR (enrichment_pending IS NOT NULL${skip.length ? ` AND enrichment_pending NOT IN (${inList(skip.length)})` : ''}))${opts.leaveOut ? ` AND NOT (${opts.leaveOut.sql})` : ''}
      ORDER BY last_seen DESC, ip_address${opts.limit ? ' LIMIT ?' : ''}`,
-    [opts.cutoff, ...skip, ...(opts.limit ? [opts.limit] : [])],
+    [opts.cutoff, ...skip, ...(opts.leaveOut?.params ?? []), ...(opts.limit ? [opts.limit] : [])],
   );
   return rows.map(candidate);
 }
@@ -66,6 +68,24 @@ function pendingSubsets(sources: string[]): string[] {
   const out: string[] = [];
   for (let mask = 1; mask < 1 << list.length; mask++) out.push(pendingColumn(list.filter((_, i) => mask & (1 << i)))!);
   return out;
+}
+
+/** A WHERE condition on ip_inventory with its parameters. */
+export interface SqlCondition {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * IPs seen only on these sensors (every name in `sensors` is one of them): what a sensor with
+ * `enable_asn_inventory = false` keeps out of an orchestrated refresh. IPs without sensors stay in.
+ */
+export function seenOnlyOn(db: DialectAdapter, sensors: string[]): SqlCondition {
+  const names = db.jsonArrayTexts('ip_inventory.sensors');
+  return {
+    sql: `EXISTS (SELECT 1 FROM ${names}) AND NOT EXISTS (SELECT 1 FROM ${names} WHERE value NOT IN (${inList(sensors.length)}))`,
+    params: sensors,
+  };
 }
 
 /** The current enrichment documents of these IPs (to merge this run's answers into). */

@@ -5,7 +5,7 @@ import { SqliteAdapter } from './dialects/sqlite.js';
 import { PostgresAdapter, describePgError } from './dialects/postgres.js';
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
 
-export type { DialectAdapter, SqlRunner } from './dialects/types.js';
+export type { DialectAdapter, HeldLock, LockHolder, SqlRunner } from './dialects/types.js';
 
 export interface Store {
   readonly db: DialectAdapter;
@@ -28,11 +28,13 @@ export interface OpenStoreOptions {
    * instead of a new empty database. PostgreSQL databases are never created.
    */
   create?: boolean;
+  /** PostgreSQL: connections in the pool (default 4), for callers that write from several tasks at once. */
+  connections?: number;
 }
 
 async function openAdapter(target: DbTarget, opts: OpenStoreOptions): Promise<DialectAdapter> {
   if (target.dialect === 'sqlite') return SqliteAdapter.open(target.path, { create: opts.create });
-  return PostgresAdapter.open(target.connectionString, target.display);
+  return PostgresAdapter.open(target.connectionString, target.display, opts.connections);
 }
 
 /** Open a database by URL and bring its schema up to date (every command migrates on open). */

@@ -47,6 +47,6 @@ describe('config file with an unknown key', () => {
     fs.writeFileSync(path.join(dir, 'cowrie.toml'), '[enrichment]\nstale_dayz = 3\n');
     const r = await runCli('cowrie-enrich', ['refresh', '--ips', 'all', '--config', path.join(dir, 'cowrie.toml')], { env: { COWRIE_CONFIG: '' } });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([`cowrie-enrich: error: config file ${path.join(dir, 'cowrie.toml')}: unknown key enrichment.stale_dayz`]);
+    expect(r.stderr.trim().split('\n')).toEqual([`cowrie-enrich: error: config file ${path.join(dir, 'cowrie.toml')}, line 2: unknown key enrichment.stale_dayz`]);
   });
 });

@@ -5,7 +5,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { UsageError, errorMessage } from '../../errors.js';
 import type { ColumnTypes, Migration } from '../migrations.js';
 import type { Database as Schema } from '../schema.js';
-import type { BulkInsert, DialectAdapter, SqlRunner } from './types.js';
+import type { BulkInsert, DialectAdapter, LockAttempt, LockHolder, SqlRunner } from './types.js';
 
 const TYPES: ColumnTypes = {
   id: 'INTEGER PRIMARY KEY AUTOINCREMENT',
@@ -47,6 +47,16 @@ function createPrivateFile(file: string): void {
     fs.fchmodSync(fd, 0o640);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** The holder a lock file's companion names, if it can be read. */
+function readHolder(file: string): LockHolder | null {
+  try {
+    const h = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockHolder>;
+    return typeof h.host === 'string' && typeof h.pid === 'number' && typeof h.startedAt === 'string' ? { host: h.host, pid: h.pid, startedAt: h.startedAt } : null;
+  } catch {
+    return null;
   }
 }
 
@@ -153,6 +163,11 @@ export class SqliteAdapter implements DialectAdapter {
    * and then writes would instead fail at once with "database is locked" when another process
    * wrote in between (its read snapshot cannot be upgraded).
    */
+  /** SQLite never retries a transaction (the busy timeout waits instead): the same as transaction(). */
+  transactionNoRetry<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return this.transaction(fn);
+  }
+
   async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, begin = 'BEGIN IMMEDIATE'): Promise<T> {
     const release = await this.#mutex.lock();
     try {
@@ -225,6 +240,51 @@ export class SqliteAdapter implements DialectAdapter {
 
   jsonParam(): string {
     return '?';
+  }
+
+  jsonArrayTexts(expr: string): string {
+    return `json_each(${expr})`;
+  }
+
+  /**
+   * The run lock is SQLite's own write lock on a companion file (`<db>.<name>.lock`), taken with
+   * BEGIN IMMEDIATE on a connection of its own and held, never written: the kernel frees it when
+   * the process dies, kill -9 included. Who holds it is written beside it (`….lock.json`).
+   */
+  async tryRunLock(name: string, holder: LockHolder): Promise<LockAttempt> {
+    const lockFile = `${this.file}.${name}.lock`;
+    const infoFile = `${lockFile}.json`;
+    let conn: Database.Database;
+    try {
+      createPrivateFile(lockFile);
+      conn = new Database(lockFile, { timeout: 0 });
+    } catch (err) {
+      throw new UsageError(`cannot use the lock file ${lockFile}: ${errorMessage(err)}`);
+    }
+    try {
+      conn.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      conn.close();
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw new UsageError(`cannot lock ${lockFile}: ${errorMessage(err)}`);
+      return { busy: readHolder(infoFile) };
+    }
+    const tmp = `${infoFile}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, `${JSON.stringify(holder)}\n`, { mode: 0o640 });
+      fs.renameSync(tmp, infoFile);
+    } catch {
+      fs.rmSync(tmp, { force: true }); // who holds it is a courtesy; the lock itself is held
+    }
+    return {
+      held: {
+        release: async () => {
+          if (!conn.open) return;
+          fs.rmSync(infoFile, { force: true });
+          conn.exec('ROLLBACK');
+          conn.close();
+        },
+      },
+    };
   }
 
   bool(v: boolean): string {

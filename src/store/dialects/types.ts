@@ -22,6 +22,21 @@ export interface BulkInsert {
   returning?: string;
 }
 
+/** Who holds a run lock, as the next run reports it. */
+export interface LockHolder {
+  host: string;
+  pid: number;
+  /** ISO-8601 UTC. */
+  startedAt: string;
+}
+
+/** A run lock this process holds until release() or its death (a crash or kill -9 frees it at once). */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+export type LockAttempt = { held: HeldLock } | { busy: LockHolder | null };
+
 /**
  * Everything that differs between SQLite and PostgreSQL lives behind this
  * interface (Kysely's dialect pattern): capability hooks and SQL fragments,
@@ -33,6 +48,11 @@ export interface DialectAdapter extends SqlRunner {
   readonly kysely: Kysely<Database>;
   /** One transaction; on SQLite callers in this process are serialised (one connection). */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /**
+   * One transaction whose callback cannot run twice (it consumes a stream, as ingest does): a
+   * deadlock or serialization failure goes up instead of being retried, so nothing read is lost.
+   */
+  transactionNoRetry<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
   /** A transaction that also holds the cross-process migration lock. */
   withMigrationLock<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
   /** Insert many rows in the given transaction; returns the `returning` column of rows written (or [] without it). */
@@ -48,6 +68,13 @@ export interface DialectAdapter extends SqlRunner {
   jsonParam(): string;
   /** SQL literal for a boolean. */
   bool(v: boolean): string;
+  /** SQL for the text elements of a JSON array column, as a table with one column `value` (FROM-able). */
+  jsonArrayTexts(expr: string): string;
+  /**
+   * Try once to take the named run lock (never waits). PostgreSQL: a session advisory lock on a
+   * connection of its own; SQLite: a kernel lock on a companion file. Either dies with the process.
+   */
+  tryRunLock(name: string, holder: LockHolder): Promise<LockAttempt>;
   /** Extra facts for `cowrie-db info`. */
   describe(): Promise<Record<string, string | number>>;
   close(): Promise<void>;
