@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WriterPlan } from '../../bench/lib/live-writer.js';
@@ -196,6 +197,17 @@ for (const d of dialectCases()) {
       const size = await runCli('cowrie-loader', ['follow', tempDir(), '--db', url, '--batch-size', '0']);
       expect(size.code).toBe(2);
       expect(size.stderr).toMatch(/--batch-size must be a whole number/);
+      // A metrics port already taken: one line, exit 2, before anything is followed.
+      const taken = net.createServer();
+      await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+      const port = (taken.address() as net.AddressInfo).port;
+      try {
+        const busy = await runCli('cowrie-loader', ['follow', tempDir(), '--db', url, '--metrics', `127.0.0.1:${port}`]);
+        expect(busy.code).toBe(2);
+        expect(busy.stderr.trim().split('\n')).toEqual([`cowrie-loader: error: cannot serve metrics on 127.0.0.1:${port}: EADDRINUSE`]);
+      } finally {
+        taken.close();
+      }
     });
   });
 }
