@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { loadConfigFile, resolveConfig } from '../config/config.js';
 import { UserError, UsageError } from '../errors.js';
+import { Follower, type FollowStats } from '../ingest/follow.js';
 import { DEFAULT_BATCH_SIZE, ingest, type IngestSummary } from '../ingest/ingest.js';
 import { ingestFailure } from '../ingest/outcome.js';
-import { fmt } from '../log.js';
+import { fmt, notice } from '../log.js';
 import { escapeControl } from '../text.js';
-import { StatusEmitter } from '../status/emitter.js';
+import { StatusEmitter, statusTimestamp } from '../status/emitter.js';
+import { FollowMetrics, parseListenAddress, serveMetrics, type MetricsServer } from '../status/metrics.js';
 import { createProgress, progressIntervalMs, progressMode } from '../status/progress.js';
 import { openStore } from '../store/store.js';
 import { parseDbUrl } from '../store/url.js';
@@ -13,7 +15,7 @@ import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runPr
 
 interface LoaderOpts {
   db?: string; database?: string; config?: string; sensor?: string; batchSize?: string;
-  statusDir?: string; verbose?: boolean; quiet?: boolean;
+  statusDir?: string; verbose?: boolean; quiet?: boolean; metrics?: string;
 }
 
 /** Names in a summary line: escaped (attacker-influenced file names), at most a few. */
@@ -37,10 +39,15 @@ function summaryLine(s: IngestSummary): string {
     + `new_sessions=${fmt(s.sessions)} new_ips=${fmt(s.newIps)} seconds=${s.elapsedSeconds.toFixed(1)} events_per_s=${fmt(Math.round(s.eventsPerSecond))}`;
 }
 
+function parseBatchSize(text: string | undefined): number {
+  const batchSize = text === undefined ? DEFAULT_BATCH_SIZE : Number(text);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) throw new UsageError(`--batch-size must be a whole number from 1 to 1000000, got ${text}`);
+  return batchSize;
+}
+
 async function run(mode: 'bulk' | 'delta', paths: string[], opts: LoaderOpts): Promise<void> {
   const cfg = resolveConfig({ db: dbFlag(opts), statusDir: opts.statusDir }, process.env, loadConfigFile(opts.config, process.env));
-  const batchSize = opts.batchSize === undefined ? DEFAULT_BATCH_SIZE : Number(opts.batchSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) throw new UsageError(`--batch-size must be a whole number from 1 to 1000000, got ${opts.batchSize}`);
+  const batchSize = parseBatchSize(opts.batchSize);
   const progress = createProgress({ label: 'ingest', mode: progressMode(opts), intervalMs: progressIntervalMs() });
   const logger = consoleLogger(opts, (line) => progress.writeLine(line));
   let summary: IngestSummary;
@@ -95,10 +102,91 @@ function addLoaderOptions(cmd: Command): Command {
     .option('-q, --quiet', 'print nothing but errors');
 }
 
+/** Seconds between rewrites of <status_dir>/follow.json. */
+const FOLLOW_STATUS_MS = 5000;
+
+/** follow.json: what a monitor needs to tell a healthy follower from a stuck one. */
+function followStatus(s: FollowStats, eventsPerSecond: number, metricsUrl: string | null): Record<string, unknown> {
+  const lagBytes = s.files.reduce((a, f) => a + f.lagBytes, 0);
+  const lagSeconds = s.files.reduce((a, f) => Math.max(a, f.lagSeconds), 0);
+  return {
+    files: s.files.map((f) => ({ path: f.path, state: f.state, offset: f.offset, size: f.size, lag_bytes: f.lagBytes, lag_seconds: Number(f.lagSeconds.toFixed(1)) })),
+    waiting_for: s.waitingFor, watching: s.watching,
+    lag_bytes: lagBytes, lag_seconds: Number(lagSeconds.toFixed(1)), events_per_second: Math.round(eventsPerSecond),
+    events_read: s.eventsRead, inserted: s.inserted, duplicates: s.duplicates, dead_lettered: s.deadLettered, dead_lettered_new: s.deadLetteredNew,
+    cleaned: s.cleaned, new_sessions: s.newSessions, new_ips: s.newIps, commits: s.commits,
+    last_commit: s.lastCommitAt === null ? null : statusTimestamp(s.lastCommitAt),
+    last_error: s.lastError, last_error_at: s.lastErrorAt === null ? null : statusTimestamp(s.lastErrorAt),
+    queues: {}, metrics_url: metricsUrl,
+  };
+}
+
+async function runFollow(paths: string[], opts: LoaderOpts): Promise<void> {
+  const cfg = resolveConfig({ db: dbFlag(opts), statusDir: opts.statusDir }, process.env, loadConfigFile(opts.config, process.env));
+  const batchSize = parseBatchSize(opts.batchSize);
+  const listen = opts.metrics === undefined ? null : parseListenAddress(opts.metrics);
+  const logger = consoleLogger(opts);
+  logger.info(`Using database ${parseDbUrl(cfg.db).display}`);
+  const status = new StatusEmitter({ dir: cfg.statusDir, logger, minIntervalMs: FOLLOW_STATUS_MS });
+  status.prepare();
+  const signal = interruptSignal();
+  const store = await openStore(cfg.db);
+  let server: MetricsServer | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let stats: FollowStats;
+  try {
+    let follower: Follower | null = null;
+    const metrics = new FollowMetrics(() => {
+      const s = follower?.stats();
+      return {
+        lagBytes: s ? s.files.reduce((a, f) => a + f.lagBytes, 0) : 0, lagSeconds: s ? s.files.reduce((a, f) => Math.max(a, f.lagSeconds), 0) : 0,
+        filesFollowed: s ? s.files.length : 0, lastCommitAt: s?.lastCommitAt ?? null,
+      };
+    });
+    if (listen) {
+      server = await serveMetrics(metrics.registry, listen);
+      notice(logger, `Serving metrics on ${server.url}`);
+    }
+    follower = new Follower(store, { paths, sensor: opts.sensor, batchSize, logger, signal, onCommit: (r) => metrics.committed(r) });
+    const f = follower;
+    let lastRead = 0;
+    let lastAt = Date.now();
+    const writeStatus = () => {
+      const s = f.stats();
+      const now = Date.now();
+      const eps = now > lastAt ? ((s.eventsRead - lastRead) * 1000) / (now - lastAt) : 0;
+      lastRead = s.eventsRead;
+      lastAt = now;
+      status.update('follow', followStatus(s, eps, server?.url ?? null), { force: true });
+    };
+    writeStatus();
+    timer = setInterval(writeStatus, FOLLOW_STATUS_MS);
+    stats = await f.run();
+    clearInterval(timer);
+    status.finish('complete', followStatus(stats, 0, server?.url ?? null));
+  } catch (err) {
+    status.finish('failed');
+    throw err;
+  } finally {
+    clearInterval(timer);
+    await server?.close();
+    await store.close();
+  }
+  if (!opts.quiet) {
+    const secs = (Date.now() - stats.startedAt) / 1000;
+    process.stdout.write(`follow stopped: events_read=${fmt(stats.eventsRead)} inserted=${fmt(stats.inserted)} duplicates=${fmt(stats.duplicates)} `
+      + `dead_lettered=${fmt(stats.deadLettered)} (new ${fmt(stats.deadLetteredNew)}, already known ${fmt(stats.deadLettered - stats.deadLetteredNew)}) `
+      + `cleaned=${fmt(stats.cleaned)} new_sessions=${fmt(stats.newSessions)} new_ips=${fmt(stats.newIps)} commits=${fmt(stats.commits)} seconds=${secs.toFixed(1)}\n`);
+  }
+}
+
 const program = newProgram('cowrie-loader', 'Load Cowrie JSON logs (plain, gzip, bzip2) into the database.');
 addLoaderOptions(program.command('bulk').description('load whole files (already loaded events are recognised and skipped)'))
   .action((paths: string[], opts: LoaderOpts) => run('bulk', paths, opts));
 addLoaderOptions(program.command('delta').description('load only what was appended since the last run (cursor per file)'))
   .action((paths: string[], opts: LoaderOpts) => run('delta', paths, opts));
+addLoaderOptions(program.command('follow').description('load what is there (like delta), then every new line within a second, through rotations, until SIGTERM or Ctrl-C'))
+  .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics')
+  .action((paths: string[], opts: LoaderOpts) => runFollow(paths, opts));
 
 await runProgram(program);

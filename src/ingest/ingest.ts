@@ -69,7 +69,7 @@ export interface IngestSummary extends IngestProgress {
   interrupted: boolean;
 }
 
-interface FilePlan {
+export interface FilePlan {
   path: string;
   inode: string;
   size: number;
@@ -90,7 +90,7 @@ type Row = EventRow & SummarisableEvent;
  * Lines parsed and written per statement. Small enough that a chunk's objects die young (peak RSS
  * stays low), large enough that a PostgreSQL round trip carries many rows.
  */
-const WRITE_CHUNK = 1000;
+export const WRITE_CHUNK = 1000;
 
 const identityKey = (inode: string, firstLineHash: string) => `${inode}\u0001${firstLineHash}`;
 
@@ -223,7 +223,7 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
 }
 
 /** Lines from a reader in pieces of at most `max`; a read error ends the lines and is kept for later. */
-class LineSource {
+export class LineSource {
   readonly #reader: LineReader;
   readonly #it: AsyncIterator<LineRecord[]>;
   #buf: LineRecord[] = [];
@@ -265,7 +265,7 @@ function storedTimestamp(iso: string): string {
   return iso.length === 27 && iso.charCodeAt(26) === 90 && iso.charCodeAt(19) === 46 ? iso : isoMicros(iso);
 }
 
-interface HeldLine { rec: LineRecord; reason: HeldBackReason }
+export interface HeldLine { rec: LineRecord; reason: HeldBackReason }
 
 /**
  * What to do with a file's last line when it has no newline. Complete JSON is loaded when the
@@ -282,7 +282,7 @@ function unterminatedLine(rec: LineRecord, plan: FilePlan, sensor: string | unde
 }
 
 /** Parses a piece of lines into events and dead letters; returns the held-back last line, if any. */
-function parseRecords(
+export function parseRecords(
   recs: LineRecord[], plan: FilePlan, sensor: string | undefined, events: Row[], deadLetters: DeadLetterRow[], s: IngestSummary,
 ): HeldLine | null {
   const path = plan.path;

@@ -1,0 +1,116 @@
+/**
+ * Live-mode benchmark: `cowrie-loader follow` (from dist/, its own process) on SQLite while this
+ * process appends to cowrie.json at a steady rate and then in one burst. Each line's timestamp is
+ * its write time, so the latency of a line is the time its row is first seen in raw_events (polled
+ * every 50 ms) minus that timestamp. Peak RSS of the follower is its VmHWM; the load average is
+ * recorded because the machine is shared.
+ *
+ *   npm run bench:follow -- [--seconds 60] [--rate 2000] [--burst 100000]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { openStore } from '../src/store/store.js';
+import { LiveWriter } from './lib/live-writer.js';
+import { machineInfo } from './lib/run.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const LOADER = path.join(ROOT, 'dist/src/cli/cowrie-loader.js');
+const { values: args } = parseArgs({
+  options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '2000' }, burst: { type: 'string', default: '100000' } },
+});
+const seconds = Number(args.seconds);
+const rate = Number(args.rate);
+const burst = Number(args.burst);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function vmHwmMiB(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cowrie-bench-follow-'));
+const live = path.join(root, 'logs', 'cowrie.json');
+const db = path.join(root, 'cowrie.sqlite');
+const url = `sqlite:${db}`;
+const load0 = os.loadavg();
+const writer = new LiveWriter(live);
+const child = spawn(process.execPath, [LOADER, 'follow', path.dirname(live), '--db', url, '--quiet'], { stdio: ['ignore', 'inherit', 'inherit'] });
+let peak = 0;
+const rssTimer = setInterval(() => { peak = Math.max(peak, vmHwmMiB(child.pid!) ?? 0); }, 500);
+
+// Wait until the follower is up (its database exists with the schema).
+let store = null as Awaited<ReturnType<typeof openStore>> | null;
+for (let k = 0; k < 600 && !store; k++) {
+  try {
+    const s = await openStore(url, { migrate: false });
+    await s.db.query('SELECT 1 FROM raw_events LIMIT 1');
+    store = s;
+  } catch {
+    await sleep(100);
+  }
+}
+if (!store) throw new Error('the follower did not start');
+await sleep(1000);
+
+const latencies: number[] = [];
+let seen = 0;
+let lastTs = '0';
+async function poll(record: boolean): Promise<void> {
+  const rows = await store!.db.query<{ t: string }>('SELECT event_timestamp AS t FROM raw_events WHERE event_timestamp > ? ORDER BY event_timestamp', [lastTs]);
+  const now = Date.now();
+  for (const r of rows) {
+    if (record) latencies.push(now - Date.parse(r.t));
+    lastTs = r.t;
+  }
+  seen += rows.length;
+}
+
+// Steady phase: the writer appends `rate` lines/s; the poller records each line's latency.
+const steadyLines = Math.round(seconds * rate);
+let polling = true;
+const poller = (async () => { while (polling) { await poll(true); await sleep(50); } })();
+await writer.write(0, steadyLines, rate, true);
+const steadyEnd = Date.now();
+while (seen < steadyLines && Date.now() - steadyEnd < 60_000) await sleep(50);
+polling = false;
+await poller;
+const steadyLoad = os.loadavg();
+
+// Burst: `burst` lines at once; time until every one is stored.
+const burstStart = Date.now();
+await writer.write(steadyLines, steadyLines + burst, undefined, true);
+const burstWritten = Date.now();
+while (seen < steadyLines + burst && Date.now() - burstStart < 600_000) { await poll(false); await sleep(100); }
+const burstDone = Date.now();
+peak = Math.max(peak, vmHwmMiB(child.pid!) ?? 0);
+clearInterval(rssTimer);
+child.kill('SIGTERM');
+await new Promise((r) => child.on('exit', r));
+writer.close();
+await store.close();
+const load1 = os.loadavg();
+
+const drainS = (burstDone - burstStart) / 1000;
+const lines = [
+  `follow benchmark (${(({ cpu, cores, node }) => `${cpu}, ${cores} cores, Node ${node}`)(machineInfo())}) — SQLite, ${seconds} s at ${rate} events/s, then a burst of ${burst}`,
+  `(a) line written → raw_events row: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${Math.max(...latencies)} ms over ${latencies.length} lines`,
+  `burst: ${burst} lines written in ${((burstWritten - burstStart) / 1000).toFixed(1)} s, all stored after ${drainS.toFixed(1)} s (${Math.round(burst / drainS)} events/s)`,
+  `peak RSS of the follower: ${peak.toFixed(0)} MiB`,
+  `load average (1/5/15 min): start ${load0.map((x) => x.toFixed(2)).join('/')}, after steady ${steadyLoad.map((x) => x.toFixed(2)).join('/')}, end ${load1.map((x) => x.toFixed(2)).join('/')}`,
+  `stored: ${seen} of ${steadyLines + burst}`,
+];
+process.stdout.write(`${lines.join('\n')}\n`);
+fs.rmSync(root, { recursive: true, force: true });
