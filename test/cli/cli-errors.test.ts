@@ -74,6 +74,8 @@ for (const d of dialectCases()) {
       await existingDb(url);
       const display = url.startsWith('sqlite:') ? url : url.replace(/:[^:@/]+@/, ':***@');
       const logs = tempDir();
+      // One event: a folder with nothing to load is an error of its own (exit 1).
+      fs.writeFileSync(path.join(logs, 'cowrie.json'), `${JSON.stringify({ eventid: 'cowrie.session.connect', timestamp: '2024-01-05T17:09:34.399033Z', session: 'a1b2c3d4e5f6', src_ip: '203.0.113.9', sensor: 's1' })}\n`);
       const loader = await runCli('cowrie-loader', ['bulk', logs, '--db', url, '-v'], { env: ENV });
       expect(loader.code, loader.stderr).toBe(0);
       const enrich = await runCli('cowrie-enrich', ['refresh', '--ips', 'all', '--offline', '--db', url, '-v'], { env: { ...ENV, XDG_CACHE_HOME: tempDir() } });

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
+import type { IpLookupStats, SimFaults } from '../../sim/http-util.js';
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -59,6 +60,18 @@ export interface HttpSimCliOptions {
   errorRate: number;
   timeoutRate: number;
   dropRate: number;
+  /** Only with `moreFaults`. */
+  stallBodyRate?: number;
+  malformedRate?: number;
+  throttleRate?: number;
+}
+
+/** The injected faults the flags ask for. */
+export function cliFaults(o: HttpSimCliOptions): SimFaults {
+  return {
+    error500Rate: o.errorRate, timeoutRate: o.timeoutRate, dropRate: o.dropRate,
+    stallBodyRate: o.stallBodyRate, malformedRate: o.malformedRate, throttleRate: o.throttleRate,
+  };
 }
 
 export interface HttpSimSpec<S> {
@@ -69,25 +82,37 @@ export interface HttpSimSpec<S> {
   defaultRate: number;
   quotaHelp: string;
   defaultQuota: number;
+  /** False for services that take no key (no --api-key-file). Default true. */
+  takesApiKey?: boolean;
+  /** Also offer --stall-body-rate, --malformed-rate and --throttle-rate. */
+  moreFaults?: boolean;
   start(o: HttpSimCliOptions & { apiKey?: string }): Promise<S & { url: string; close(): Promise<void> }>;
   summary(sim: S): string;
 }
 
 /** `cowrie-sim <name>` for an HTTP API simulator: same flags, serve until SIGINT/SIGTERM, print a summary. */
 export function registerHttpSimCommand<S>(program: Command, spec: HttpSimSpec<S>): void {
-  program
+  const command = program
     .command(spec.name)
     .description(spec.description)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'TCP port (0 = any free port)', portArg, spec.defaultPort)
     .option('--seed <n>', 'world seed (same seed, same answers)', intArg(0), 1)
     .option('--rate <n>', spec.rateHelp, intArg(0), spec.defaultRate)
-    .option('--daily-quota <n>', spec.quotaHelp, intArg(0), spec.defaultQuota)
-    .option('--api-key-file <file>', 'accept only the key in this file (otherwise any key)')
+    .option('--daily-quota <n>', spec.quotaHelp, intArg(0), spec.defaultQuota);
+  if (spec.takesApiKey ?? true) command.option('--api-key-file <file>', 'accept only the key in this file (otherwise any key)');
+  command
     .option('--latency-ms <ms>', 'delay before each answer', intArg(0), 0)
     .option('--error-rate <p>', 'probability of answering HTTP 500', probabilityArg, 0)
     .option('--timeout-rate <p>', 'probability of never answering', probabilityArg, 0)
-    .option('--drop-rate <p>', 'probability of closing the connection without an answer', probabilityArg, 0)
+    .option('--drop-rate <p>', 'probability of closing the connection without an answer', probabilityArg, 0);
+  if (spec.moreFaults) {
+    command
+      .option('--stall-body-rate <p>', 'probability of sending the headers and a first chunk, then nothing', probabilityArg, 0)
+      .option('--malformed-rate <p>', 'probability of answering 200 with a body that is not valid JSON', probabilityArg, 0)
+      .option('--throttle-rate <p>', 'probability of answering 429 with Retry-After whatever the rate', probabilityArg, 0);
+  }
+  command
     .action(async (opts: HttpSimCliOptions) => {
       const sim = await spec.start({ ...opts, apiKey: opts.apiKeyFile ? readKeyFile(opts.apiKeyFile) : undefined });
       console.log(`${spec.name} simulator listening on ${sim.url}`);
@@ -99,4 +124,9 @@ export function registerHttpSimCommand<S>(program: Command, spec: HttpSimSpec<S>
 
 export function statusSummary(byStatus: Record<string | number, number>): string {
   return Object.entries(byStatus).map(([k, v]) => `${v}×${k}`).join(', ') || 'none';
+}
+
+/** The stop line of an IP-lookup simulator. */
+export function ipSimSummary(stats: IpLookupStats): string {
+  return `${stats.requests} requests, ${stats.byIp.size} distinct IPs, at most ${stats.maxPerSecond} in a second; answers: ${statusSummary(stats.byStatus)}`;
 }
