@@ -55,8 +55,9 @@ export function createHttpEngine<V>(source: SourceFacts, handle: HttpHandle<V>, 
   let authError: string | undefined;
   let quotaExhausted = false;
   let requests = 0;
+  const credential = handle.credential ?? 'the API key';
   const stopReason = (): string =>
-    authError ? `${title} off for this run: API key rejected` : quotaExhausted ? `${title} daily quota spent` : `${title}: run stopped before asking`;
+    authError ? `${title} off for this run: ${credential.replace(/^the /, '')} rejected` : quotaExhausted ? `${title} daily quota spent` : `${title}: run stopped before asking`;
 
   async function lookup(keys: string[], onResult: OnResult<V>, signal?: AbortSignal): Promise<LookupSummary> {
     let sent = 0;
@@ -82,6 +83,8 @@ export function createHttpEngine<V>(source: SourceFacts, handle: HttpHandle<V>, 
     const settle = async (batch: string[], outcome: CallOutcome): Promise<void> => {
       switch (outcome.kind) {
         case 'done':
+          // The provider's own count says today is spent: no further request (its answer still counts).
+          if (handle.remaining?.(outcome.answer) === 0) quotaExhausted = true;
           // Delivered together, so the caller can store a whole batch's answers in one write.
           await Promise.all(handle.read(batch, outcome.answer).map(deliver));
           return;
@@ -90,7 +93,7 @@ export function createHttpEngine<V>(source: SourceFacts, handle: HttpHandle<V>, 
           return;
         case 'auth':
           if (!authError) {
-            authError = `${title} rejected the API key (HTTP ${outcome.answer.status}${handle.detail?.(outcome.answer) ?? ''})`;
+            authError = `${title} rejected ${credential} (HTTP ${outcome.answer.status}${handle.detail?.(outcome.answer) ?? ''})`;
             logger.error(`${authError}; ${title} is off for the rest of this run`);
           }
           break;

@@ -7,7 +7,7 @@
  * or environment read.
  */
 import type { Logger } from '../../log.js';
-import type { AnswerVerdict, HttpAnswer } from '../rate-limit.js';
+import { parseRetryAfter, type AnswerVerdict, type HttpAnswer } from '../rate-limit.js';
 import type { SettingValues, Settings } from '../../config/setting.js';
 import type { SourceResult } from './types.js';
 
@@ -69,6 +69,10 @@ export interface HttpHandle<V> {
   read(keys: string[], answer: HttpAnswer): SourceResult<V>[];
   /** Extra detail for the rejected-key line, e.g. ` WrongCredentialsError`. */
   detail?(answer: HttpAnswer): string;
+  /** What a 401/403 rejects, for its log line: `the API key` unless said otherwise. */
+  readonly credential?: string;
+  /** Calls left today by the provider's own count (rate-limit headers); 0 stops the source for the day. */
+  remaining?(answer: HttpAnswer): number | null;
   /** Text never shown (the API key): replaced by *** in every reason and log line. */
   readonly secrets: string[];
   /** Provenance stamped on every result (API version). */
@@ -161,4 +165,37 @@ export function defineSource<V, S extends Settings, H extends AnyHandle<V>>(s: S
 /** `IPs` / `files`: how log lines name a source's keys. */
 export function keyNoun(kind: KeyKind): string {
   return kind === 'ip' ? 'IPs' : 'files';
+}
+
+/** A Retry-After this long (beyond any wait a run makes) means "not today": the source stops for the day (its keys stay pending). */
+export const DAILY_STOP_MS = 15 * 60_000;
+
+/** A 429: wait and retry, or, when the wait reaches into hours, a spent daily allowance. */
+export function throttleVerdict(a: HttpAnswer): AnswerVerdict {
+  const wait = parseRetryAfter(a.headers.get('retry-after'));
+  return wait !== null && wait >= DAILY_STOP_MS ? { kind: 'quota' } : { kind: 'throttle', waitMs: wait };
+}
+
+/** Attacker-influenced text from an API, bounded: a string of at most `max` characters, else null. */
+export function boundedText(v: unknown, max = 256): string | null {
+  return typeof v === 'string' ? v.slice(0, max) : null;
+}
+
+/** A list of bounded strings (at most `items`), anything else dropped. */
+export function boundedTexts(v: unknown, items = 100, max = 256): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, items).map((x) => x.slice(0, max)) : [];
+}
+
+/** A finite number, else null. */
+export function finiteNumber(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** JSON text, or undefined when it is not JSON. */
+export function parseJsonText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
