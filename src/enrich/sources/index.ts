@@ -3,6 +3,7 @@
  * `--sources` (config `enrichment.sources`, env COWRIE_SOURCES) enables, disables and orders them.
  */
 import { cymruSource } from './cymru.js';
+import { dshieldSource } from './dshield.js';
 import { greynoiseSource } from './greynoise.js';
 import { maxmindSource } from './maxmind.js';
 import type { Logger } from '../../log.js';
@@ -14,6 +15,7 @@ export const SOURCES = [
   cymruSource,
   greynoiseSource,
   virustotalSource,
+  dshieldSource,
 ] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
