@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { loadConfigFile, resolveConfig } from '../config/config.js';
+import { kebab, loadConfigFile, resolveConfig, type Setting } from '../config/config.js';
+import { DEFAULT_SOURCES, SOURCE_NAMES, SOURCES } from '../enrich/sources/index.js';
 import { describeLimit, type Limit } from '../enrich/refresh.js';
 import { ipArgument } from '../enrich/ip-scope.js';
 import { refreshDoneLine, refreshFailure, runRefresh } from '../orchestrate/refresh-run.js';
@@ -25,8 +26,9 @@ function parseLimit(flag: string, raw: string | undefined, zeroMeansAll: boolean
 interface RefreshOpts {
   db?: string; database?: string; config?: string; sessions?: string; files?: string; ips?: string; ip: string[];
   commitInterval?: string; statusDir?: string; verbose?: boolean; quiet?: boolean; staleDays?: string; maxmindDir?: string;
-  cymruHost?: string; cymruPort?: string; cymruBatchSize?: string; cymruTimeout?: string; greynoiseUrl?: string; greynoiseRate?: string;
-  greynoiseDailyQuota?: string; greynoiseMode?: string; virustotalUrl?: string; virustotalRate?: string; virustotalDailyQuota?: string; offline?: boolean;
+  sources?: string; offline?: boolean;
+  /** Every source's own flags (declared in src/enrich/sources/). */
+  [flag: string]: unknown;
 }
 
 
@@ -65,22 +67,29 @@ async function runRefreshCommand(opts: RefreshOpts): Promise<void> {
   if (failure) throw failure;
 }
 
+/**
+ * The refresh's source flags, one help group per source, from what each source declares
+ * (flag, help, default, env name; secrets have no flag: env or config file only).
+ */
 function sourceOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--stale-days <n>', 'IPs enriched longer ago than this are refreshed (env COWRIE_STALE_DAYS)', undefined)
-    .option('--maxmind-dir <dir>', 'folder with GeoLite2-City.mmdb / GeoLite2-ASN.mmdb (env COWRIE_MAXMIND_DIR)')
-    .option('--cymru-host <host>', 'Team Cymru bulk whois host (default whois.cymru.com)')
-    .option('--cymru-port <port>', 'Team Cymru bulk whois port (default 43)')
-    .option('--cymru-batch-size <n>', 'IPs per Cymru bulk query (default 500)')
-    .option('--cymru-timeout <seconds>', 'timeout per Cymru batch (default 30)')
-    .option('--greynoise-url <url>', 'GreyNoise API base URL (default https://api.greynoise.io); key from env GREYNOISE_API_KEY')
-    .option('--greynoise-rate <n>', 'GreyNoise requests per second, never exceeded (default 10)')
-    .option('--greynoise-daily-quota <n>', 'GreyNoise calls per UTC day, shared through the database (default 10000)')
-    .addOption(new Option('--greynoise-mode <mode>', 'community (GET /v3/community/IP) or enterprise (POST /v2/noise/multi/quick)').choices(['community', 'enterprise']))
-    .option('--virustotal-url <url>', 'VirusTotal API base URL (default https://www.virustotal.com); key from env VT_API_KEY')
-    .option('--virustotal-rate <n>', 'VirusTotal requests per minute (default 4, the public API limit)')
-    .option('--virustotal-daily-quota <n>', 'VirusTotal calls per UTC day (default 500)')
+    .option('--sources <list>', `sources to use, in order (env COWRIE_SOURCES; default ${DEFAULT_SOURCES.join(',')}; also ${SOURCE_NAMES.filter((n) => !DEFAULT_SOURCES.includes(n)).join(', ') || 'none'})`)
     .option('--offline', 'MaxMind only: no network calls');
+  for (const source of SOURCES) {
+    const keyed = Object.values(source.settings as Record<string, Setting>).filter((x) => x.secret && x.env).map((x) => x.env);
+    for (const setting of Object.values(source.settings as Record<string, Setting>)) {
+      if (!setting.flag || !setting.help) continue;
+      const facts = [
+        ...(setting.def !== undefined ? [`default ${String(setting.def)}`] : []),
+        ...(setting.env ? [`env ${setting.env}`] : []),
+      ];
+      const help = `${setting.help}${facts.length ? ` (${facts.join('; ')})` : ''}`;
+      const option = new Option(`${kebab(setting.flag)} ${setting.arg ?? '<value>'}`, help).helpGroup(`${source.title}${keyed.length ? ` (key from env ${keyed.join(', ')})` : ''}:`);
+      cmd.addOption(option);
+    }
+  }
+  return cmd;
 }
 
 const program = newProgram('cowrie-enrich', 'Enrich attacker IPs (MaxMind, Team Cymru, GreyNoise), sessions and downloaded files (VirusTotal).');

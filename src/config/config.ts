@@ -5,34 +5,15 @@ import { z } from 'zod';
 import { UsageError, errorMessage, redactUrlsIn } from '../errors.js';
 import { escapeControl } from '../text.js';
 import { DEFAULT_DB_URL } from '../store/url.js';
+import { DEFAULT_SOURCES, SOURCE_NAMES, SOURCE_SETTINGS } from '../enrich/sources/index.js';
+import { int, kebab, num, optStr, str, type Setting } from './setting.js';
+
+export { kebab, type Setting } from './setting.js';
 
 /**
  * One table of settings, resolved once: flag > env > config file > default.
  * `file` is the dotted key in the TOML config file; secrets accept `file:/path` references.
  */
-interface Setting {
-  flag?: string;
-  env?: string;
-  file?: string;
-  def?: unknown;
-  schema: z.ZodType;
-  /** What a valid value is, for our own error message ("must be …"). */
-  expect: string;
-  secret?: boolean;
-  /** The TOML type a config-file value must have (flags and env are text and coerced); absent: any. */
-  toml?: 'string' | 'number' | 'boolean';
-  /** true/false from text: `0`, `false`, `no` and empty are false. */
-  flagBool?: boolean;
-}
-
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => ({
-  schema: z.coerce.number().int().min(min).max(max),
-  expect: max === Number.MAX_SAFE_INTEGER ? `a whole number ≥ ${min}` : `a whole number from ${min} to ${max}`,
-  toml: 'number' as const,
-});
-const num = (min: number) => ({ schema: z.coerce.number().min(min).max(Number.MAX_SAFE_INTEGER), expect: `a number ≥ ${min}`, toml: 'number' as const });
-const str = { schema: z.string().min(1), expect: 'a non-empty text', toml: 'string' as const };
-const optStr = { schema: str.schema.optional(), expect: str.expect, toml: 'string' as const };
 const bool = { schema: z.coerce.boolean(), expect: 'true or false', toml: 'boolean' as const, flagBool: true };
 /** A refresh limit: a whole number (0 = skip) or "all". */
 const limit = {
@@ -40,42 +21,19 @@ const limit = {
   schema: z.union([z.literal('all'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().regex(/^\d{1,15}$/).transform(Number)]),
   expect: 'a whole number ≥ 0 or "all"',
 };
-/** An API base URL: http(s) only, and no credentials in it (keys come from their own settings, never printed). */
-const apiUrl = {
-  schema: z.string().refine((v) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password;
-    } catch {
-      return false;
-    }
-  }),
-  expect: 'an http:// or https:// URL without a user name or password (API keys come from their own settings)',
-  toml: 'string' as const,
+const sourceList = {
+  schema: z.union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))
+    .refine((names) => names.every((n) => SOURCE_NAMES.includes(n))),
+  expect: `a comma-separated list of ${SOURCE_NAMES.join(', ')}`,
 };
 
-export const SETTINGS = {
+const CORE_SETTINGS = {
   db: { flag: 'db', env: 'COWRIE_DB_URL', file: 'db', def: DEFAULT_DB_URL, ...str },
   statusDir: { flag: 'statusDir', env: 'COWRIE_STATUS_DIR', file: 'status_dir', ...optStr },
   commitInterval: { flag: 'commitInterval', env: 'COWRIE_COMMIT_INTERVAL', file: 'enrichment.commit_interval', def: 100, ...int(1, 100_000) },
   staleDays: { flag: 'staleDays', env: 'COWRIE_STALE_DAYS', file: 'enrichment.stale_days', def: 30, ...num(0) },
-  maxmindDir: { flag: 'maxmindDir', env: 'COWRIE_MAXMIND_DIR', file: 'maxmind.dir', ...optStr },
-  maxmindUrl: { flag: 'maxmindUrl', env: 'COWRIE_MAXMIND_URL', file: 'maxmind.url', def: 'https://download.maxmind.com', ...apiUrl },
-  maxmindAccountId: { env: 'MAXMIND_ACCOUNT_ID', file: 'maxmind.account_id', schema: z.union([z.string().regex(/^\d{1,12}$/), z.number().int().positive().transform(String)]).optional(), expect: 'a MaxMind account ID (a number)', secret: true },
-  maxmindLicenseKey: { env: 'MAXMIND_LICENSE_KEY', file: 'maxmind.license_key', schema: z.string().min(1).max(256).optional(), expect: 'a MaxMind licence key', secret: true },
-  cymruHost: { flag: 'cymruHost', env: 'COWRIE_CYMRU_HOST', file: 'cymru.host', def: 'whois.cymru.com', ...str },
-  cymruPort: { flag: 'cymruPort', env: 'COWRIE_CYMRU_PORT', file: 'cymru.port', def: 43, ...int(1, 65535) },
-  cymruBatchSize: { flag: 'cymruBatchSize', env: 'COWRIE_CYMRU_BATCH_SIZE', file: 'cymru.batch_size', def: 500, ...int(1, 10_000) },
-  cymruTimeout: { flag: 'cymruTimeout', env: 'COWRIE_CYMRU_TIMEOUT', file: 'cymru.timeout', def: 30, ...num(0.1) },
-  greynoiseUrl: { flag: 'greynoiseUrl', env: 'COWRIE_GREYNOISE_URL', file: 'greynoise.url', def: 'https://api.greynoise.io', ...apiUrl },
-  greynoiseKey: { env: 'GREYNOISE_API_KEY', file: 'greynoise.api_key', ...optStr, secret: true },
-  greynoiseRate: { flag: 'greynoiseRate', env: 'COWRIE_GREYNOISE_RATE', file: 'greynoise.rate', def: 10, ...num(0.01) },
-  greynoiseDailyQuota: { flag: 'greynoiseDailyQuota', env: 'COWRIE_GREYNOISE_DAILY_QUOTA', file: 'greynoise.daily_quota', def: 10_000, ...int(0) },
-  greynoiseMode: { flag: 'greynoiseMode', env: 'COWRIE_GREYNOISE_MODE', file: 'greynoise.mode', def: 'community', schema: z.enum(['community', 'enterprise']), expect: 'community or enterprise' },
-  virustotalUrl: { flag: 'virustotalUrl', env: 'COWRIE_VIRUSTOTAL_URL', file: 'virustotal.url', def: 'https://www.virustotal.com', ...apiUrl },
-  virustotalKey: { env: 'VT_API_KEY', file: 'virustotal.api_key', ...optStr, secret: true },
-  virustotalRate: { flag: 'virustotalRate', env: 'COWRIE_VIRUSTOTAL_RATE', file: 'virustotal.rate_per_minute', def: 4, ...num(0.01) },
-  virustotalDailyQuota: { flag: 'virustotalDailyQuota', env: 'COWRIE_VIRUSTOTAL_DAILY_QUOTA', file: 'virustotal.daily_quota', def: 500, ...int(0) },
+  sources: { flag: 'sources', env: 'COWRIE_SOURCES', file: 'enrichment.sources', def: DEFAULT_SOURCES.join(','), ...sourceList },
   offline: { flag: 'offline', env: 'COWRIE_OFFLINE', file: 'enrichment.offline', def: false, ...bool },
   // cowrie-orchestrate: the refresh it runs after loading (cowrie-enrich refresh --ips/--sessions/--files).
   ipBatchSize: { flag: 'enrichIps', env: 'COWRIE_ENRICH_IPS', file: 'enrichment.ip_batch_size', def: 1000, ...int(0) },
@@ -84,6 +42,8 @@ export const SETTINGS = {
   maxmindAutoUpdate: { env: 'COWRIE_MAXMIND_AUTO_UPDATE', file: 'maxmind.auto_update', def: false, ...bool },
   maxmindUpdateAfterDays: { env: 'COWRIE_MAXMIND_UPDATE_AFTER_DAYS', file: 'maxmind.update_after_days', def: 7, ...int(1, 3650) },
 } satisfies Record<string, Setting>;
+
+export const SETTINGS = { ...CORE_SETTINGS, ...SOURCE_SETTINGS };
 
 export type SettingName = keyof typeof SETTINGS;
 export type Config = { [K in SettingName]: z.infer<(typeof SETTINGS)[K]['schema']> };
@@ -349,9 +309,6 @@ export function resolveSecret(value: string, what: string): string {
   }
 }
 
-function kebab(flag: string): string {
-  return `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
 
 export function resolveConfig(
   flags: Record<string, unknown>,

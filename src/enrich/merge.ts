@@ -1,6 +1,6 @@
 import type { CymruAsnValue, CymruIpValue } from './sources/cymru.js';
-import type { GreyNoiseValue } from './sources/greynoise.js';
 import type { MaxmindValue } from './sources/maxmind.js';
+import type { Source } from './sources/source.js';
 import type { SourceResult } from './sources/types.js';
 import { pendingColumn, type AsnDelta, type AsnRow, type IpCandidate, type IpEnrichmentRow } from '../store/ip-repo.js';
 import type { IpScope } from './ip-scope.js';
@@ -13,14 +13,14 @@ export interface MergeInput {
   previous: Record<string, unknown>;
   /** Not 'public': no source is asked, the document says only where the address belongs. */
   scope?: IpScope;
-  maxmind?: SourceResult<MaxmindValue>;
-  /** Undefined when Cymru was not needed for this IP (MaxMind had its ASN). */
-  cymru?: SourceResult<CymruIpValue>;
-  cymruNeeded: boolean;
-  greynoise?: SourceResult<GreyNoiseValue>;
-  greynoiseEnabled: boolean;
-  /** Sources owed an answer but not asked this run (`--offline`): pending, not errors. */
+  /** This run's answers, by source name. */
+  results: ReadonlyMap<string, SourceResult<unknown>> | ((source: string) => SourceResult<unknown> | undefined);
+  /** Sources asked about this IP this run (each owes it an answer). */
+  asked: readonly string[];
+  /** Sources owed an answer but not asked this run (`--offline`, no key): pending, not errors. */
   deferred?: string[];
+  /** The typed columns and which sources may set them, best first. */
+  claims: ColumnPlan;
 }
 
 export interface MergeOutput {
@@ -33,6 +33,21 @@ export interface MergeOutput {
   /** Sources that failed for this IP this run (counted as errors). */
   failed: string[];
   asnAnsweredNow: boolean;
+}
+
+/** For each typed column, the sources that may set it, in precedence order (MaxMind's ASN before Cymru's). */
+export interface ColumnPlan {
+  asn: Array<{ source: string; from(doc: Record<string, unknown>): number | null }>;
+  country: Array<{ source: string; from(doc: Record<string, unknown>): string | null }>;
+  isScanner: Array<{ source: string; from(doc: Record<string, unknown>): boolean | null }>;
+}
+
+/** The column plan of these sources, from what each declares. */
+export function columnPlan(sources: readonly Pick<Source, 'name' | 'columns'>[]): ColumnPlan {
+  const pick = <K extends keyof ColumnPlan>(k: K): ColumnPlan[K] => sources
+    .flatMap((s) => (s.columns?.[k] ? [{ source: s.name, ...s.columns[k]! }] : []))
+    .sort((a, b) => a.precedence - b.precedence) as unknown as ColumnPlan[K];
+  return { asn: pick('asn'), country: pick('country'), isScanner: pick('isScanner') };
 }
 
 const answered = (r?: SourceResult<unknown>) => !!r && (r.status === 'hit' || r.status === 'miss') && r.value !== null;
@@ -52,9 +67,18 @@ function stamp(r: SourceResult<unknown>): Record<string, unknown> {
   return { ...(r.value as Record<string, unknown>), fetched_at: fetchedIso(r.fetchedAt), ...(r.version ? { source_version: r.version } : {}) };
 }
 
+function first<T>(claims: Array<{ from(doc: Record<string, unknown>): T | null }>, doc: Record<string, unknown>): T | null {
+  for (const c of claims) {
+    const v = c.from(doc);
+    if (v !== null && v !== undefined) return v;
+  }
+  return null;
+}
+
 /**
- * One IP's enrichment from this run's answers. A source that gave nothing this run keeps
- * its previous sub-object; MaxMind wins for ASN and country, Cymru fills the gaps.
+ * One IP's enrichment from this run's answers: each source's answer lands in `enrichment.<name>`;
+ * a source that gave nothing this run keeps its previous sub-object; the typed columns come from
+ * the sources that claim them, in their declared precedence (MaxMind first, Cymru fills the gaps).
  */
 export function mergeIp(m: MergeInput): MergeOutput {
   if (m.scope && m.scope !== 'public') {
@@ -62,38 +86,35 @@ export function mergeIp(m: MergeInput): MergeOutput {
     // country; `scope` lets every later query (and export) leave it out.
     return { enrichment: { scope: m.scope }, currentAsn: null, geoCountry: null, isScanner: null, pending: [], failed: [], asnAnsweredNow: false };
   }
+  const get = typeof m.results === 'function' ? m.results : (n: string) => (m.results as ReadonlyMap<string, SourceResult<unknown>>).get(n);
   const enrichment: Record<string, unknown> = { ...m.previous };
   delete enrichment.pending;
   const pending: string[] = [];
   const failed: string[] = [];
-  if (answered(m.maxmind)) enrichment.maxmind = stamp(m.maxmind!);
-  if (m.cymruNeeded) {
-    if (answered(m.cymru)) enrichment.cymru = stamp(m.cymru!);
-    else {
-      pending.push('cymru');
-      // 'pending' means not asked (Cymru stopped for the run): owed, but not this IP's failure.
-      if (m.cymru?.status === 'error') failed.push('cymru');
-    }
-  }
-  if (m.greynoiseEnabled) {
-    if (answered(m.greynoise)) enrichment.greynoise = stamp(m.greynoise!);
-    else if (m.greynoise?.status === 'pending' || m.greynoise?.status === 'error') {
-      pending.push('greynoise');
-      if (m.greynoise.status === 'error') failed.push('greynoise');
+  for (const name of m.asked) {
+    const r = get(name);
+    if (answered(r)) enrichment[name] = stamp(r!);
+    // A miss without a record (GreyNoise for IPv6, MaxMind for an unknown address) is an answer too.
+    else if (!r || r.status === 'pending' || r.status === 'error') {
+      pending.push(name);
+      // 'pending' means not asked (the source stopped for the run): owed, but not this IP's failure.
+      if (r?.status === 'error') failed.push(name);
     }
   }
   for (const name of m.deferred ?? []) if (!pending.includes(name)) pending.push(name);
-  const mm = enrichment.maxmind as Partial<MaxmindValue> | undefined;
-  const cy = enrichment.cymru as Partial<CymruIpValue> | undefined;
-  const gn = enrichment.greynoise as Partial<GreyNoiseValue> | undefined;
+  let asnAnsweredNow = false;
+  for (const c of m.claims.asn) {
+    const r = get(c.source);
+    if (answered(r) && c.from({ [c.source]: r!.value }) != null) asnAnsweredNow = true;
+  }
   return {
     enrichment,
-    currentAsn: mm?.asn ?? cy?.asn ?? null,
-    geoCountry: mm?.country_code ?? cy?.country ?? null,
-    isScanner: gn && typeof gn.noise === 'boolean' ? gn.noise : gn?.observed === false ? false : null,
+    currentAsn: first(m.claims.asn, enrichment),
+    geoCountry: first(m.claims.country, enrichment),
+    isScanner: first(m.claims.isScanner, enrichment),
     pending,
     failed,
-    asnAnsweredNow: (answered(m.maxmind) && m.maxmind!.value!.asn != null) || (answered(m.cymru) && m.cymru!.value!.asn != null),
+    asnAnsweredNow,
   };
 }
 

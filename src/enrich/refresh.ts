@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { refreshFiles, type FileRefreshResult } from './file-refresh.js';
 import { refreshIps, type IpRefreshResult } from './ip-refresh.js';
+import { enabledSources } from './sources/index.js';
 
 /** How many of a kind to refresh: 'skip' (0 or omitted for sessions/files), 'all', or a number. */
 export type Limit = 'skip' | 'all' | number;
@@ -53,6 +54,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
   const runStart = isoMicros(clock());
   const out: RefreshResult = { sessions: 0, sessionsAfterIps: 0, sessionsAwaitingIps: 0, files: null, ips: null, failedSources: [] };
   logger.info(`Refresh command started with limits: sessions=${describeLimit(o.sessions)}, files=${describeLimit(o.files)}, ips=${o.ipList.length ? `${o.ipList.length} given` : describeLimit(o.ips)}`);
+  const sources = enabledSources(c, logger);
   const checkAbort = () => { if (o.signal?.aborted) throw new UserError('interrupted: committed work is kept; run again to continue', 130); };
 
   if (o.sessions !== 'skip') {
@@ -71,6 +73,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
   if (o.files !== 'skip') {
     out.files = await refreshFiles(store, {
       limit: o.files === 'all' ? null : o.files, commitInterval: c.commitInterval, offline: c.offline,
+      enabled: sources.some((s) => s.name === 'virustotal'),
       virustotal: { url: c.virustotalUrl, apiKey: c.virustotalKey, ratePerMinute: c.virustotalRate, dailyQuota: c.virustotalDailyQuota },
       logger, status: o.status, signal: o.signal, now: o.now,
     });
@@ -80,9 +83,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
   if (o.ips !== 'skip' || o.ipList.length) {
     out.ips = await refreshIps(store, {
       limit: o.ips === 'all' || o.ips === 'skip' ? null : o.ips, ips: o.ipList, staleDays: c.staleDays, commitInterval: c.commitInterval,
-      offline: c.offline, maxmindDir: c.maxmindDir,
-      cymru: { host: c.cymruHost, port: c.cymruPort, batchSize: c.cymruBatchSize, timeoutMs: c.cymruTimeout * 1000 },
-      greynoise: { url: c.greynoiseUrl, apiKey: c.greynoiseKey, rate: c.greynoiseRate, dailyQuota: c.greynoiseDailyQuota, mode: c.greynoiseMode },
+      offline: c.offline, sources: sources.filter((s) => s.keys === 'ip'), config: c,
       announce: o.sessions !== 'skip' || o.files !== 'skip', logger, status: o.status, signal: o.signal, now: o.now, onProgress: o.onProgress,
       leaveOutSensors: o.leaveOutSensors,
     });

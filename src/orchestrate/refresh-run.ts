@@ -30,7 +30,7 @@ export function refreshDoneLine(result: RefreshResult): string {
     ...(r.notPublic ? [`${fmt(r.notPublic)} non-public IPs`] : []),
   ].join(', ') : '';
   return summaryLine(result)
-    + (r ? ` (${ipFacts}; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(r.cacheHits.cymru + r.cacheHits.greynoise)}${extra}; ${r.seconds.wall.toFixed(1)} s)` : '');
+    + (r ? ` (${ipFacts}; Cymru ${fmt(r.cymruEnriched)}/${fmt(r.needCymru)}; cache hits ${fmt(Object.values(r.cacheHits).reduce((a, b) => a + b, 0))}${extra}; ${r.seconds.wall.toFixed(1)} s)` : '');
 }
 
 /** Exit 1 when a source failed for the whole run; null when the refresh went well. */

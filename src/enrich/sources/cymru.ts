@@ -13,6 +13,9 @@
 import { connect } from 'node:net';
 import type { Logger } from '../../log.js';
 import { silentLogger } from '../../log.js';
+import { int, num, str } from '../../config/setting.js';
+import { defineSource, type BulkHandle, type SourceLimits } from './source.js';
+import { needsCymru, type MaxmindValue } from './maxmind.js';
 import type { SourceResult } from './types.js';
 import { DAY_SECONDS } from './types.js';
 import { normaliseIp, parseAsnResponseFull, parseBulkResponse } from './cymru-parse.js';
@@ -369,3 +372,52 @@ function errorResult(ip: string, reason: string, at: Date): SourceResult<CymruIp
 function pendingResult(ip: string, reason: string, at: Date): SourceResult<CymruIpValue> {
   return { key: ip, status: 'pending', value: null, reason, fetchedAt: at.toISOString(), ttlSeconds: 0 };
 }
+
+function cymruLimits(o: { cymruBatchSize: number; cymruTimeout: number }): SourceLimits {
+  return {
+    // Team Cymru asks for bulk queries over few connections; it null-routes hosts that hammer it.
+    rate: { perWindow: 2, windowMs: 1000 }, concurrency: 2, batchSize: o.cymruBatchSize, dailyQuota: null,
+    // Tries per batch (the first included), then a split; 3 batches failing in a row stop the run.
+    retries: 3, throttleRetries: 0, backoffMs: 500, maxRetryAfterMs: 0, timeoutMs: o.cymruTimeout * 1000, maxFailuresInRow: 3,
+  };
+}
+
+/** Pass 2 of the IP refresh: bulk whois over TCP for the IPs MaxMind has no ASN for. */
+export const cymruSource = defineSource({
+  name: 'cymru',
+  title: 'Cymru',
+  keys: 'ip',
+  network: true,
+  defaultOn: true,
+  settings: {
+    cymruHost: { flag: 'cymruHost', env: 'COWRIE_CYMRU_HOST', file: 'cymru.host', def: CYMRU_DEFAULT_HOST, ...str, help: 'Team Cymru bulk whois host', arg: '<host>' },
+    cymruPort: { flag: 'cymruPort', env: 'COWRIE_CYMRU_PORT', file: 'cymru.port', def: CYMRU_DEFAULT_PORT, ...int(1, 65535), help: 'Team Cymru bulk whois port', arg: '<port>' },
+    cymruBatchSize: { flag: 'cymruBatchSize', env: 'COWRIE_CYMRU_BATCH_SIZE', file: 'cymru.batch_size', def: 500, ...int(1, 10_000), help: 'IPs per Cymru bulk query', arg: '<n>' },
+    cymruTimeout: { flag: 'cymruTimeout', env: 'COWRIE_CYMRU_TIMEOUT', file: 'cymru.timeout', def: 30, ...num(0.1), help: 'timeout per Cymru batch, in seconds', arg: '<seconds>' },
+  },
+  ttl: { hitSeconds: CYMRU_HIT_TTL_SECONDS, missSeconds: CYMRU_MISS_TTL_SECONDS },
+  limits: (o) => cymruLimits(o),
+  after: ['maxmind'],
+  // The IPs MaxMind has no ASN for (all of them when MaxMind is not in --sources).
+  wants: (_ip, earlier) => needsCymru(earlier('maxmind')?.value as MaxmindValue | null | undefined),
+  columns: {
+    asn: { precedence: 2, from: (doc) => (doc.cymru as Partial<CymruIpValue> | undefined)?.asn ?? null },
+    country: { precedence: 2, from: (doc) => (doc.cymru as Partial<CymruIpValue> | undefined)?.country ?? null },
+  },
+  open: (o, ctx): BulkHandle<CymruIpValue, CymruAsnValue> => {
+    const l = cymruLimits(o);
+    const client = createCymruClient({
+      host: o.cymruHost, port: o.cymruPort, batchSize: l.batchSize, timeoutMs: l.timeoutMs, maxConnections: l.concurrency,
+      retries: l.retries, backoffBaseMs: l.backoffMs, maxConsecutiveFailures: l.maxFailuresInRow, logger: ctx.logger,
+    });
+    return {
+      kind: 'bulk',
+      lookupBatches: (ips, onBatch) => client.lookupIps(ips, { onBatch }),
+      details: (asns) => client.lookupAsns(asns),
+      get stopped() {
+        return client.stopped;
+      },
+      close: () => {},
+    };
+  },
+});

@@ -1,21 +1,21 @@
 /**
- * GreyNoise client: Community API v3 (`GET /v3/community/{ip}`, one IP per request) or
- * Enterprise quick check (`POST /v2/noise/multi/quick`, up to 1,000 IPs per request).
- * See docs/PROTOCOLS.md §2. Every request goes through one shared sliding-window limiter, so
- * the server never sees more than `ratePerSecond` requests in any one-second window.
- * Results are handed to `onResult` as each answer arrives, so the caller can persist it
- * at once and a crash never pays twice for the same answer.
+ * GreyNoise: Community API v3 (`GET /v3/community/{ip}`, one IP per request) or Enterprise quick
+ * check (`POST /v2/noise/multi/quick`, up to 1,000 IPs per request); docs/PROTOCOLS.md §2.
+ * The source builds requests and reads answers; src/enrich/runner.ts sends them under the
+ * declared limits (never more than `--greynoise-rate` requests in any one-second window).
  */
 import { isIPv4 } from 'node:net';
+import { z } from 'zod';
 import { UsageError } from '../../errors.js';
+import { apiKey, apiUrl, int, num } from '../../config/setting.js';
 import { isPublicIp } from '../ip-scope.js';
-import { silentLogger } from '../../log.js';
 import type { Logger } from '../../log.js';
-import { callThrottled, parseRetryAfter, runPool, SlidingWindowLimiter } from '../rate-limit.js';
-import type { AnswerVerdict, CallOutcome, HttpAnswer, LookupSummary, OnResult } from '../rate-limit.js';
+import { parseRetryAfter } from '../rate-limit.js';
+import type { AnswerVerdict, HttpAnswer, LookupSummary, OnResult } from '../rate-limit.js';
+import { createHttpEngine } from '../runner.js';
+import { defineSource, perSecond, type HttpHandle, type SourceLimits } from './source.js';
 import { DAY_SECONDS } from './types.js';
 import type { QuotaGate, SourceResult } from './types.js';
-
 export interface GreyNoiseValue {
   /** true: GreyNoise has seen the IP scanning (noise) or knows it as a business service (riot). */
   observed: boolean;
@@ -75,155 +75,116 @@ export function isGreyNoiseRoutable(ip: string): boolean {
   return isIPv4(ip) && isPublicIp(ip);
 }
 
-export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNoiseClient {
-  const apiKey = options.apiKey;
+/** GreyNoise calls a user-agent that says who is asking polite; the key goes in `key`. */
+function handle(o: { url: string; apiKey: string; mode: GreyNoiseMode; userAgent?: string }): HttpHandle<GreyNoiseValue> {
+  const key = o.apiKey;
   // A key undici cannot put in a header would be echoed in its error message: refuse it here.
-  if (!apiKey || !/^[\x21-\x7e]+$/.test(apiKey)) throw new UsageError('The GreyNoise API key is empty or contains spaces or control characters');
+  if (!key || !/^[\x21-\x7e]+$/.test(key)) throw new UsageError('The GreyNoise API key is empty or contains spaces or control characters');
+  const base = o.url.replace(/\/+$/, '');
+  const headers = { key, 'User-Agent': o.userAgent ?? DEFAULT_USER_AGENT, Accept: 'application/json' };
+  const community = o.mode === 'community';
+  return {
+    kind: 'http',
+    secrets: [key],
+    version: community ? COMMUNITY_VERSION : ENTERPRISE_VERSION,
+    local: (ip) => (routable(ip) ? null : result(ip, 'miss', null, 0, 'not sent: IPv6/non-routable')),
+    request: (ips) => community
+      ? { url: `${base}/v3/community/${ips[0]}`, headers }
+      // One Search per request, whatever the number of IPs in it (docs/PROTOCOLS.md §2.3).
+      : { url: `${base}/v2/noise/multi/quick`, method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify({ ips }) },
+    judge,
+    read: (ips, a) => (community ? [communityResult(ips[0], a)] : enterpriseResults(ips, a)),
+    close: () => {},
+  };
+}
+
+const routableNets = new Map<string, boolean>();
+/** isGreyNoiseRoutable per /24 (every non-routable range is a /24 or wider): one check per network, not per IP. */
+function routable(ip: string): boolean {
+  if (ip.includes(':')) return false;
+  const net = ip.slice(0, ip.lastIndexOf('.'));
+  let r = routableNets.get(net);
+  if (r === undefined) {
+    if (routableNets.size >= 100_000) routableNets.clear();
+    routableNets.set(net, (r = isGreyNoiseRoutable(ip)));
+  }
+  return r;
+}
+
+function judge(a: HttpAnswer): AnswerVerdict {
+  if (a.status === 401 || a.status === 403) return { kind: 'auth' };
+  if (a.status === 429) {
+    // The community plan answers its daily limit with a 429 whose message says "daily".
+    if (/daily|per day/i.test(a.text)) return { kind: 'quota' };
+    return { kind: 'throttle', waitMs: parseRetryAfter(a.headers.get('retry-after')) };
+  }
+  if (a.status >= 500) return { kind: 'transient', reason: `HTTP ${a.status}` };
+  return { kind: 'done' };
+}
+
+function limits(o: { rate: number; mode: GreyNoiseMode; dailyQuota: number; concurrency?: number; chunkSize?: number }, extra: Partial<SourceLimits> = {}): SourceLimits {
+  return {
+    rate: perSecond(o.rate),
+    concurrency: o.concurrency ?? Math.min(16, Math.max(1, Math.ceil(o.rate))),
+    batchSize: o.mode === 'community' ? 1 : Math.max(1, Math.min(GREYNOISE_MAX_CHUNK, o.chunkSize ?? GREYNOISE_MAX_CHUNK)),
+    dailyQuota: o.dailyQuota,
+    retries: 3, throttleRetries: 8, backoffMs: 1000, maxRetryAfterMs: 60_000, timeoutMs: 10_000,
+    maxFailuresInRow: 10,
+    ...extra,
+  };
+}
+
+export const greynoiseSource = defineSource({
+  name: 'greynoise',
+  title: 'GreyNoise',
+  keys: 'ip',
+  network: true,
+  defaultOn: true,
+  settings: {
+    greynoiseUrl: { flag: 'greynoiseUrl', env: 'COWRIE_GREYNOISE_URL', file: 'greynoise.url', def: 'https://api.greynoise.io', ...apiUrl, help: 'GreyNoise API base URL', arg: '<url>' },
+    greynoiseKey: { env: 'GREYNOISE_API_KEY', file: 'greynoise.api_key', ...apiKey },
+    greynoiseRate: { flag: 'greynoiseRate', env: 'COWRIE_GREYNOISE_RATE', file: 'greynoise.rate', def: 10, ...num(0.01), help: 'GreyNoise requests per second, never exceeded', arg: '<n>' },
+    greynoiseDailyQuota: { flag: 'greynoiseDailyQuota', env: 'COWRIE_GREYNOISE_DAILY_QUOTA', file: 'greynoise.daily_quota', def: 10_000, ...int(0), help: 'GreyNoise calls per UTC day, shared through the database', arg: '<n>' },
+    greynoiseMode: { flag: 'greynoiseMode', env: 'COWRIE_GREYNOISE_MODE', file: 'greynoise.mode', def: 'community', schema: z.enum(['community', 'enterprise']), expect: 'community or enterprise', help: 'community (one IP per request) or enterprise (1,000 per request)', arg: '<mode>' },
+  },
+  requires: { setting: 'greynoiseKey', shown: 'GREYNOISE_API_KEY', whenMissing: 'pending', until: 'a key' },
+  // IPv6 and non-routable IPv4 are answered here (GreyNoise looks up neither).
+  answeredLocally: (ip) => !routable(ip),
+  ttl: { hitSeconds: GREYNOISE_TTL_SECONDS, missSeconds: GREYNOISE_TTL_SECONDS },
+  limits: (o) => limits({ rate: o.greynoiseRate, mode: o.greynoiseMode, dailyQuota: o.greynoiseDailyQuota }),
+  // IPv6 is answered here (GreyNoise looks up none), so every public address is owed an answer.
+  columns: {
+    isScanner: {
+      precedence: 1,
+      from: (doc) => {
+        const gn = doc.greynoise as Partial<GreyNoiseValue> | undefined;
+        return gn && typeof gn.noise === 'boolean' ? gn.noise : gn?.observed === false ? false : null;
+      },
+    },
+  },
+  open: (o) => handle({ url: o.greynoiseUrl, apiKey: o.greynoiseKey ?? '', mode: o.greynoiseMode }),
+});
+
+/**
+ * A GreyNoise client on its own (no database): the source's protocol driven by the runner's
+ * engine. The refresh uses the runner directly; this serves tests and one-off lookups.
+ */
+export function createGreyNoiseClient(options: GreyNoiseClientOptions): GreyNoiseClient {
   const mode = options.mode ?? 'community';
   const rate = options.ratePerSecond ?? 10;
   if (!(rate > 0)) throw new UsageError('--greynoise-rate must be a positive number');
-  const chunkSize = Math.max(1, Math.min(GREYNOISE_MAX_CHUNK, options.chunkSize ?? GREYNOISE_MAX_CHUNK));
-  const base = options.url.replace(/\/+$/, '');
-  const logger = options.logger ?? silentLogger;
-  const concurrency = options.concurrency ?? Math.min(16, Math.max(1, Math.ceil(rate)));
-  // Below 1/s (e.g. 0.5) one request per 1/rate seconds keeps the same ceiling.
-  const limiter = new SlidingWindowLimiter({
-    limit: rate >= 1 ? Math.floor(rate) : 1,
-    windowMs: (rate >= 1 ? 1000 : 1000 / rate) + (options.windowMarginMs ?? 0),
-  });
-  const headers = { key: apiKey, 'User-Agent': options.userAgent ?? DEFAULT_USER_AGENT, Accept: 'application/json' };
-  const redact = (text: string): string => text.split(apiKey).join('***');
-  // Stops outlive one lookup() call: a rejected key or a spent quota holds for the whole run.
-  let authError: string | undefined;
-  let quotaExhausted = false;
-  let requests = 0;
-  const stopReason = (): string =>
-    authError ? 'GreyNoise off for this run: API key rejected' : 'GreyNoise daily quota spent';
-
-  const judge = (a: HttpAnswer): AnswerVerdict => {
-    if (a.status === 401 || a.status === 403) return { kind: 'auth' };
-    if (a.status === 429) {
-      // The community plan answers its daily limit with a 429 whose message says "daily".
-      if (/daily|per day/i.test(a.text)) return { kind: 'quota' };
-      return { kind: 'throttle', waitMs: parseRetryAfter(a.headers.get('retry-after')) };
-    }
-    if (a.status >= 500) return { kind: 'transient', reason: `HTTP ${a.status}` };
-    return { kind: 'done' };
-  };
-
-  async function lookup(ips: string[], onResult: OnResult<GreyNoiseValue>, signal?: AbortSignal): Promise<LookupSummary> {
-    let sent = 0;
-    let pending = 0;
-    const wasExhausted = quotaExhausted;
-    const deliver = async (r: SourceResult<GreyNoiseValue>): Promise<void> => {
-      if (r.status === 'pending') pending++;
-      r.version = mode === 'community' ? COMMUNITY_VERSION : ENTERPRISE_VERSION;
-      if (r.reason) r.reason = redact(r.reason);
-      await onResult(r);
-    };
-    const sendable: string[] = [];
-    for (const ip of new Set(ips)) {
-      if (isGreyNoiseRoutable(ip)) sendable.push(ip);
-      else await deliver({ ...result(ip, 'miss', null, 0, 'not sent: IPv6/non-routable'), local: true });
-    }
-
-    // Turns the end of one call into results for its IPs, or records why the run stops.
-    const settle = async (keys: string[], outcome: CallOutcome, interpret: (a: HttpAnswer) => Promise<void>): Promise<void> => {
-      switch (outcome.kind) {
-        case 'done':
-          return interpret(outcome.answer);
-        case 'auth':
-          if (!authError) {
-            authError = `GreyNoise rejected the API key (HTTP ${outcome.answer.status})`;
-            logger.error(`${authError}; GreyNoise is off for the rest of this run`);
-          }
-          break;
-        case 'quota':
-          quotaExhausted = true;
-          break;
-        case 'failed':
-          for (const ip of keys) await deliver(result(ip, 'pending', null, 0, `GreyNoise: ${outcome.reason}`));
-          return;
-        case 'stopped':
-          break;
-      }
-      for (const ip of keys) await deliver({ ...result(ip, 'pending', null, 0, stopReason()), stopped: true });
-    };
-
-    const call = (what: string, send: (s: AbortSignal) => Promise<Response>, units: number, s: AbortSignal): Promise<CallOutcome> =>
-      callThrottled({
-        limiter,
-        quota: options.quota,
-        quotaUnits: units,
-        retries: options.retries ?? 3,
-        throttleRetries: 8,
-        backoffMs: options.backoffMs ?? 1000,
-        maxWaitMs: options.maxRetryAfterMs ?? 60_000,
-        timeoutMs: options.timeoutMs ?? 10_000,
-        signal: s,
-        isStopped: () => authError !== undefined || quotaExhausted,
-        onSend: () => {
-          sent++;
-          requests++;
-        },
-        send,
-        judge,
-        onRetry: (reason, waitMs) => logger.debug(redact(`GreyNoise ${what}: ${reason}; retrying in ${waitMs} ms`)),
-      });
-
-    if (mode === 'community') {
-      await runPool(
-        sendable,
-        concurrency,
-        async (ip, s) => {
-          const outcome = await call(
-            ip,
-            (rs) => fetch(`${base}/v3/community/${ip}`, { headers, redirect: 'error', signal: rs }),
-            1,
-            s,
-          );
-          await settle([ip], outcome, (a) => deliver(communityResult(ip, a)));
-        },
-        signal,
-      );
-    } else {
-      const chunks: string[][] = [];
-      for (let i = 0; i < sendable.length; i += chunkSize) chunks.push(sendable.slice(i, i + chunkSize));
-      await runPool(
-        chunks,
-        concurrency,
-        async (chunk, s) => {
-          // One Search per request, whatever the number of IPs in it (docs/PROTOCOLS.md §2.3).
-          const outcome = await call(
-            `batch of ${chunk.length} IPs`,
-            (rs) =>
-              fetch(`${base}/v2/noise/multi/quick`, {
-                method: 'POST',
-                headers: { ...headers, 'Content-Type': 'application/json' },
-                body: JSON.stringify({ ips: chunk }),
-                redirect: 'error',
-                signal: rs,
-              }),
-            1,
-            s,
-          );
-          await settle(chunk, outcome, async (a) => {
-            // Delivered together, so the caller can store a whole batch's answers in one write.
-            await Promise.all(enterpriseResults(chunk, a).map(deliver));
-          });
-        },
-        signal,
-      );
-    }
-    if (quotaExhausted && !wasExhausted) logger.warn(`GreyNoise daily quota spent; ${pending} IPs left pending for the next run`);
-    return { sent, authError, quotaExhausted, pending };
-  }
-
+  const h = handle({ url: options.url, apiKey: options.apiKey, mode, userAgent: options.userAgent });
+  const engine = createHttpEngine(greynoiseSource, h, limits({ rate, mode, dailyQuota: 0, concurrency: options.concurrency, chunkSize: options.chunkSize }, {
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
+    ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: options.maxRetryAfterMs } : {}),
+  }), { quota: options.quota, logger: options.logger, windowMarginMs: options.windowMarginMs, failedStatus: 'pending' });
   return {
     mode,
-    lookup,
+    lookup: (ips, onResult, signal) => engine.lookup(ips, onResult, signal),
     get requests() {
-      return requests;
+      return engine.requests;
     },
   };
 }

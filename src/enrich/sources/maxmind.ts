@@ -9,8 +9,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Reader, validate, type AsnResponse, type CityResponse } from 'maxmind';
 import { stat } from 'node:fs/promises';
+import { z } from 'zod';
 import { errorMessage, UsageError } from '../../errors.js';
+import { apiUrl, optStr } from '../../config/setting.js';
 import type { Logger } from '../../log.js';
+import { defineSource, type LocalHandle } from './source.js';
 import { DAY_SECONDS, type SourceResult } from './types.js';
 
 export const MAXMIND_SOURCE_NAME = 'maxmind';
@@ -293,3 +296,34 @@ export async function openMaxmind(opts: MaxmindOptions): Promise<MaxmindSource> 
     },
   };
 }
+
+/** Pass 1 of the IP refresh: offline, every public address; its ASN and country win over Cymru's. */
+export const maxmindSource = defineSource({
+  name: MAXMIND_SOURCE_NAME,
+  title: 'MaxMind',
+  keys: 'ip',
+  network: false,
+  defaultOn: true,
+  settings: {
+    maxmindDir: { flag: 'maxmindDir', env: 'COWRIE_MAXMIND_DIR', file: 'maxmind.dir', ...optStr, help: 'folder with GeoLite2-City.mmdb / GeoLite2-ASN.mmdb', arg: '<dir>' },
+    // Used by `cowrie-enrich geoip update` (its own flags), not by the refresh.
+    maxmindUrl: { flag: 'maxmindUrl', env: 'COWRIE_MAXMIND_URL', file: 'maxmind.url', def: 'https://download.maxmind.com', ...apiUrl },
+    maxmindAccountId: { env: 'MAXMIND_ACCOUNT_ID', file: 'maxmind.account_id', schema: z.union([z.string().regex(/^\d{1,12}$/), z.number().int().positive().transform(String)]).optional(), expect: 'a MaxMind account ID (a number)', secret: true },
+    maxmindLicenseKey: { env: 'MAXMIND_LICENSE_KEY', file: 'maxmind.license_key', schema: z.string().min(1).max(256).optional(), expect: 'a MaxMind licence key', secret: true },
+  },
+  // Without a folder the reader warns twice and IPs stay pending for MaxMind.
+  requires: { setting: 'maxmindDir', shown: '--maxmind-dir', whenMissing: 'pending', until: 'a MaxMind folder' },
+  ttl: { hitSeconds: MAXMIND_TTL_SECONDS, missSeconds: MAXMIND_TTL_SECONDS },
+  limits: () => ({
+    rate: { perWindow: Number.MAX_SAFE_INTEGER, windowMs: 1000 }, concurrency: 1, batchSize: Number.MAX_SAFE_INTEGER, dailyQuota: null,
+    retries: 0, throttleRetries: 0, backoffMs: 0, maxRetryAfterMs: 0, timeoutMs: 0, maxFailuresInRow: Number.MAX_SAFE_INTEGER,
+  }),
+  columns: {
+    asn: { precedence: 1, from: (doc) => (doc.maxmind as Partial<MaxmindValue> | undefined)?.asn ?? null },
+    country: { precedence: 1, from: (doc) => (doc.maxmind as Partial<MaxmindValue> | undefined)?.country_code ?? null },
+  },
+  open: async (o, ctx): Promise<LocalHandle<MaxmindValue>> => {
+    const mm = await openMaxmind({ dir: o.maxmindDir, logger: ctx.logger, now: ctx.now });
+    return { kind: 'local', lookup: (ips) => mm.lookup(ips), close: () => mm.close() };
+  },
+});

@@ -1,16 +1,17 @@
 /**
- * VirusTotal v3 file-report client: `GET {url}/api/v3/files/{sha256}` with `x-apikey`
- * (docs/PROTOCOLS.md §5). Public keys allow 4 requests a minute, so every request goes through
- * one sliding-window limiter; each answer is handed to `onResult` as soon as it arrives.
+ * VirusTotal v3 file reports: `GET {url}/api/v3/files/{sha256}` with `x-apikey`
+ * (docs/PROTOCOLS.md §5). Public keys allow 4 requests a minute; the runner keeps to the
+ * declared rate and quota, this file builds requests and reads answers.
  */
 import { UsageError } from '../../errors.js';
-import { silentLogger } from '../../log.js';
+import { apiKey, apiUrl, int, num as atLeast } from '../../config/setting.js';
 import type { Logger } from '../../log.js';
-import { callThrottled, parseRetryAfter, runPool, SlidingWindowLimiter } from '../rate-limit.js';
+import { parseRetryAfter } from '../rate-limit.js';
 import type { AnswerVerdict, HttpAnswer, LookupSummary, OnResult } from '../rate-limit.js';
+import { createHttpEngine } from '../runner.js';
+import { defineSource, type HttpHandle, type SourceLimits } from './source.js';
 import { DAY_SECONDS } from './types.js';
 import type { QuotaGate, SourceResult } from './types.js';
-
 export interface VirusTotalValue {
   malicious: number;
   suspicious: number;
@@ -63,97 +64,88 @@ const SHA256 = /^[0-9a-f]{64}$/i;
 const TRIM_FIELD_CHARS = 2000;
 const TRIM_ARRAY_ITEMS = 20;
 
+function handle(o: { url: string; apiKey: string; windowMs: number; userAgent?: string }): HttpHandle<VirusTotalValue> {
+  const key = o.apiKey;
+  if (!key || !/^[\x21-\x7e]+$/.test(key)) throw new UsageError('The VirusTotal API key is empty or contains spaces or control characters');
+  const base = o.url.replace(/\/+$/, '');
+  const headers = { 'x-apikey': key, 'User-Agent': o.userAgent ?? 'cowrie-enrich/0.1.0', Accept: 'application/json' };
+  return {
+    kind: 'http',
+    secrets: [key],
+    version: VERSION,
+    invalid: (hash) => (SHA256.test(hash) ? null : 'not a SHA-256'),
+    request: ([hash]) => ({ url: `${base}/api/v3/files/${hash.toLowerCase()}`, headers }),
+    judge: (a: HttpAnswer): AnswerVerdict => {
+      if (a.status === 401 || a.status === 403) return { kind: 'auth' };
+      if (a.status === 429) {
+        if (errorCode(a.text) === 'QuotaExceededError') return { kind: 'quota' };
+        // TooManyRequestsError: someone else shares the key; wait out a whole window.
+        return { kind: 'throttle', waitMs: parseRetryAfter(a.headers.get('retry-after')) ?? o.windowMs };
+      }
+      if (a.status >= 500) return { kind: 'transient', reason: `HTTP ${a.status}${codeSuffix(a.text)}` };
+      return { kind: 'done' };
+    },
+    read: ([hash], a) => [fileResult(hash, a)],
+    detail: (a) => codeSuffix(a.text),
+    close: () => {},
+  };
+}
+
+function limits(o: { ratePerMinute: number; windowMs: number; dailyQuota: number; concurrency?: number }, extra: Partial<SourceLimits> = {}): SourceLimits {
+  return {
+    rate: { perWindow: Math.floor(o.ratePerMinute), windowMs: o.windowMs },
+    concurrency: o.concurrency ?? Math.min(4, Math.floor(o.ratePerMinute)),
+    batchSize: 1,
+    dailyQuota: o.dailyQuota,
+    // At 4 requests a minute a retry that waits for a slot holds up every other hash for up to a
+    // window: a failed hash is retried only when a slot is free, else left 'failed' for the next run.
+    retries: 2, retryOnlyWhenFree: true, throttleRetries: 5, backoffMs: 2000, maxRetryAfterMs: 120_000, timeoutMs: 20_000,
+    maxFailuresInRow: 10,
+    ...extra,
+  };
+}
+
+export const virustotalSource = defineSource({
+  name: 'virustotal',
+  title: 'VirusTotal',
+  keys: 'sha256',
+  network: true,
+  defaultOn: true,
+  settings: {
+    virustotalUrl: { flag: 'virustotalUrl', env: 'COWRIE_VIRUSTOTAL_URL', file: 'virustotal.url', def: 'https://www.virustotal.com', ...apiUrl, help: 'VirusTotal API base URL', arg: '<url>' },
+    virustotalKey: { env: 'VT_API_KEY', file: 'virustotal.api_key', ...apiKey },
+    virustotalRate: { flag: 'virustotalRate', env: 'COWRIE_VIRUSTOTAL_RATE', file: 'virustotal.rate_per_minute', def: 4, ...atLeast(0.01), help: 'VirusTotal requests per minute, never exceeded', arg: '<n>' },
+    virustotalDailyQuota: { flag: 'virustotalDailyQuota', env: 'COWRIE_VIRUSTOTAL_DAILY_QUOTA', file: 'virustotal.daily_quota', def: 500, ...int(0), help: 'VirusTotal calls per UTC day, shared through the database', arg: '<n>' },
+  },
+  requires: { setting: 'virustotalKey', shown: 'VT_API_KEY', whenMissing: 'pending', until: 'a key' },
+  ttl: { hitSeconds: VIRUSTOTAL_TTL_SECONDS, missSeconds: VIRUSTOTAL_MISS_TTL_SECONDS },
+  limits: (o) => limits({ ratePerMinute: o.virustotalRate, windowMs: 60_000, dailyQuota: o.virustotalDailyQuota }),
+  open: (o) => handle({ url: o.virustotalUrl, apiKey: o.virustotalKey ?? '', windowMs: 60_000 }),
+});
+
+/** The source's protocol and limits with test overrides (a short window, a short backoff). */
+export function virustotalParts(o: { url: string; apiKey: string | undefined; ratePerMinute: number; dailyQuota: number; windowMs?: number; backoffMs?: number }): { handle: HttpHandle<VirusTotalValue>; limits: SourceLimits } {
+  const windowMs = o.windowMs ?? 60_000;
+  if (!(o.ratePerMinute >= 1)) throw new UsageError('The VirusTotal rate must be at least 1 request per minute');
+  return {
+    handle: handle({ url: o.url, apiKey: o.apiKey ?? '', windowMs }),
+    limits: limits({ ratePerMinute: o.ratePerMinute, windowMs, dailyQuota: o.dailyQuota }, o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
+  };
+}
+
+/** A VirusTotal client on its own (no database), for tests and one-off lookups. */
 export function createVirusTotalClient(options: VirusTotalClientOptions): VirusTotalClient {
-  const apiKey = options.apiKey;
-  if (!apiKey || !/^[\x21-\x7e]+$/.test(apiKey)) throw new UsageError('The VirusTotal API key is empty or contains spaces or control characters');
   const rate = options.ratePerMinute ?? 4;
   if (!(rate >= 1)) throw new UsageError('The VirusTotal rate must be at least 1 request per minute');
   const windowMs = options.windowMs ?? 60_000;
-  const limiter = new SlidingWindowLimiter({ limit: Math.floor(rate), windowMs: windowMs + (options.windowMarginMs ?? 0) });
-  const base = options.url.replace(/\/+$/, '');
-  const logger = options.logger ?? silentLogger;
-  const headers = { 'x-apikey': apiKey, 'User-Agent': options.userAgent ?? 'cowrie-enrich/0.1.0', Accept: 'application/json' };
-  const redact = (text: string): string => text.split(apiKey).join('***');
-  let authError: string | undefined;
-  let quotaExhausted = false;
-
-  const judge = (a: HttpAnswer): AnswerVerdict => {
-    if (a.status === 401 || a.status === 403) return { kind: 'auth' };
-    if (a.status === 429) {
-      if (errorCode(a.text) === 'QuotaExceededError') return { kind: 'quota' };
-      // TooManyRequestsError: someone else shares the key; wait out a whole window.
-      return { kind: 'throttle', waitMs: parseRetryAfter(a.headers.get('retry-after')) ?? windowMs };
-    }
-    if (a.status >= 500) return { kind: 'transient', reason: `HTTP ${a.status}${codeSuffix(a.text)}` };
-    return { kind: 'done' };
-  };
-
-  async function lookup(hashes: string[], onResult: OnResult<VirusTotalValue>, signal?: AbortSignal): Promise<LookupSummary> {
-    let sent = 0;
-    let pending = 0;
-    const wasExhausted = quotaExhausted;
-    const deliver = async (r: SourceResult<VirusTotalValue>): Promise<void> => {
-      if (r.status === 'pending') pending++;
-      if (r.reason) r.reason = redact(r.reason);
-      await onResult(r);
-    };
-    const sendable: string[] = [];
-    for (const hash of new Set(hashes)) {
-      if (SHA256.test(hash)) sendable.push(hash);
-      else await deliver(result(hash, 'error', null, 0, 'not a SHA-256'));
-    }
-    const stopReason = (): string =>
-      authError ? 'VirusTotal off for this run: API key rejected' : 'VirusTotal daily quota spent';
-
-    await runPool(
-      sendable,
-      options.concurrency ?? Math.min(4, Math.floor(rate)),
-      async (hash, s) => {
-        const outcome = await callThrottled({
-          limiter,
-          quota: options.quota,
-          retries: options.retries ?? 2,
-          // At 4 requests a minute a retry that waits for a slot holds up every other hash for up
-          // to a window: a failed hash is retried only when a slot is free, else left 'failed'
-          // for the next run.
-          retryOnlyWhenFree: true,
-          throttleRetries: 5,
-          backoffMs: options.backoffMs ?? 2000,
-          maxWaitMs: options.maxRetryAfterMs ?? 120_000,
-          timeoutMs: options.timeoutMs ?? 20_000,
-          signal: s,
-          isStopped: () => authError !== undefined || quotaExhausted,
-          onSend: () => void sent++,
-          send: (rs) => fetch(`${base}/api/v3/files/${hash.toLowerCase()}`, { headers, redirect: 'error', signal: rs }),
-          judge,
-          onRetry: (reason, waitMs) => logger.debug(redact(`VirusTotal ${hash}: ${reason}; retrying in ${waitMs} ms`)),
-        });
-        switch (outcome.kind) {
-          case 'done':
-            return deliver(fileResult(hash, outcome.answer));
-          case 'failed':
-            return deliver(result(hash, 'error', null, 0, `VirusTotal: ${outcome.reason}`));
-          case 'auth':
-            if (!authError) {
-              authError = `VirusTotal rejected the API key (HTTP ${outcome.answer.status}${codeSuffix(outcome.answer.text)})`;
-              logger.error(`${authError}; VirusTotal is off for the rest of this run`);
-            }
-            break;
-          case 'quota':
-            quotaExhausted = true;
-            break;
-          case 'stopped':
-            break;
-        }
-        return deliver({ ...result(hash, 'pending', null, 0, stopReason()), stopped: true });
-      },
-      signal,
-    );
-    if (quotaExhausted && !wasExhausted) logger.warn(`VirusTotal daily quota spent; ${pending} files left pending for the next run`);
-    return { sent, authError, quotaExhausted, pending };
-  }
-
-  return { lookup };
+  const h = handle({ url: options.url, apiKey: options.apiKey, windowMs, userAgent: options.userAgent });
+  const engine = createHttpEngine(virustotalSource, h, limits({ ratePerMinute: rate, windowMs, dailyQuota: 0, concurrency: options.concurrency }, {
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
+    ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: options.maxRetryAfterMs } : {}),
+  }), { quota: options.quota, logger: options.logger, windowMarginMs: options.windowMarginMs });
+  return { lookup: (hashes, onResult, signal) => engine.lookup(hashes, onResult, signal) };
 }
 
 function result(
