@@ -3,7 +3,7 @@
  * needs the enrichment JSON happens once per IP (not per session), then in code.
  */
 import type { SqlRunner } from '../store/store.js';
-import { sessionFilter, type ReportWindow } from './window.js';
+import { planWindow, sessionFilter, type ReportWindow, type SessionRange } from './window.js';
 
 export interface Totals {
   events: number;
@@ -20,46 +20,86 @@ export interface Totals {
 const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
+const DAILY_COLUMNS = ['sessions', 'events', 'login_attempts', 'sessions_with_logins', 'sessions_logged_in', 'successes', 'commands', 'downloads'] as const;
+type DailyColumn = (typeof DAILY_COLUMNS)[number];
+type DaySensorSums = { day: string; sensor: string } & Record<DailyColumn, number>;
+
+/** `d.sensor IN (…)` for a rollup aliased d, when the window names sensors. */
+function sensorFilter(w: ReportWindow, alias: string): { sql: string; params: unknown[] } {
+  return w.sensors.length ? { sql: ` AND ${alias}.sensor IN (${w.sensors.map(() => '?').join(',')})`, params: [...w.sensors] } : { sql: '', params: [] };
+}
+
+/** Sessions whose first event lies in a session range (an edge day's part), on the window's sensors. */
+function rangeFilter(r: SessionRange, w: ReportWindow, alias = 's'): { sql: string; params: unknown[] } {
+  return sessionFilter({ since: r.from, until: r.to, sensors: w.sensors }, alias);
+}
+
 /**
- * Totals of a window. A summary has already grouped the window by IP and by credential, so it
- * passes those in (distinct IPs and successful logins then cost no further pass over the window).
+ * Per day × sensor sums of a window's sessions: whole days from report_daily, edge days' parts
+ * from session rows (planWindow). Rows whose sessions sum to 0 are left out.
  */
-export async function readTotals(db: SqlRunner, w: ReportWindow, known: { ips?: IpStat[]; credentials?: CredentialRow[] } = {}): Promise<Totals> {
-  const f = sessionFilter(w);
-  const distinctIps = known.ips ? '' : ', count(DISTINCT s.source_ip) AS source_ips';
-  const [t] = await db.query<Record<string, unknown>>(
-    `SELECT count(*) AS sessions, sum(s.event_count) AS events, count(DISTINCT coalesce(s.sensor, '')) AS sensors,
-       sum(s.login_attempts) AS login_attempts, sum(s.command_count) AS commands${distinctIps}
-     FROM session_summaries s WHERE ${f.sql}`, f.params,
-  );
-  let successes: number;
-  if (known.credentials) successes = known.credentials.reduce((a, c) => a + c.successes, 0);
-  else {
-    const [c] = await db.query<Record<string, unknown>>(
-      `SELECT sum(c.successes) AS successes FROM session_summaries s JOIN session_credentials c ON c.session_id = s.session_id WHERE ${f.sql}`, f.params,
-    );
-    successes = num(c.successes);
+async function readDaySensorSums(db: SqlRunner, w: ReportWindow): Promise<DaySensorSums[]> {
+  const plan = planWindow(w);
+  const by = new Map<string, DaySensorSums>();
+  const add = (r: Record<string, unknown>, sign: number) => {
+    const key = `${String(r.day)}\u0001${String(r.sensor)}`;
+    let row = by.get(key);
+    if (!row) {
+      row = { day: String(r.day), sensor: String(r.sensor) } as DaySensorSums;
+      for (const c of DAILY_COLUMNS) row[c] = 0;
+      by.set(key, row);
+    }
+    for (const c of DAILY_COLUMNS) row[c] += sign * num(r[c]);
+  };
+  const reads: Array<Promise<void>> = [];
+  if (plan.days) {
+    const sf = sensorFilter(w, 'd');
+    reads.push(db.query<Record<string, unknown>>(
+      `SELECT d.day, d.sensor, ${DAILY_COLUMNS.map((c) => `d.${c}`).join(', ')} FROM report_daily d WHERE d.day >= ? AND d.day <= ?${sf.sql}`,
+      [plan.days.from, plan.days.to, ...sf.params],
+    ).then((rows) => rows.forEach((r) => add(r, 1))));
   }
-  const [d] = await db.query<Record<string, unknown>>(
-    `SELECT count(*) AS downloads FROM session_summaries s JOIN files f ON f.session_id = s.session_id WHERE ${f.sql}`, f.params,
-  );
+  for (const r of plan.ranges) {
+    const f = rangeFilter(r, w);
+    reads.push(db.query<Record<string, unknown>>(
+      `SELECT substr(CAST(s.first_event_at AS TEXT), 1, 10) AS day, coalesce(s.sensor, '') AS sensor, count(*) AS sessions, sum(s.event_count) AS events,
+         sum(s.login_attempts) AS login_attempts, sum(CASE WHEN s.login_attempts > 0 THEN 1 ELSE 0 END) AS sessions_with_logins,
+         sum(CASE WHEN s.login_success THEN 1 ELSE 0 END) AS sessions_logged_in,
+         sum((SELECT coalesce(sum(c.successes), 0) FROM session_credentials c WHERE c.session_id = s.session_id)) AS successes,
+         sum(s.command_count) AS commands, sum((SELECT count(*) FROM files f WHERE f.session_id = s.session_id)) AS downloads
+       FROM session_summaries s WHERE ${f.sql} GROUP BY 1, 2`, f.params,
+    ).then((rows) => rows.forEach((row) => add(row, r.sign))));
+  }
+  await Promise.all(reads);
+  return [...by.values()].filter((r) => r.sessions > 0);
+}
+
+/**
+ * Totals of a window. Distinct source IPs need the sessions themselves; a summary that has already
+ * grouped the window by IP passes countIps: false and fills them in.
+ */
+export async function readTotals(db: SqlRunner, w: ReportWindow, o: { countIps: boolean } = { countIps: true }): Promise<Totals> {
+  const f = sessionFilter(w);
+  const [rows, ips] = await Promise.all([
+    readDaySensorSums(db, w),
+    o.countIps
+      ? db.query<Record<string, unknown>>(`SELECT count(DISTINCT s.source_ip) AS source_ips FROM session_summaries s WHERE ${f.sql}`, f.params)
+      : Promise.resolve([{ source_ips: 0 }]),
+  ]);
+  const sum = (c: DailyColumn) => rows.reduce((a, r) => a + r[c], 0);
   return {
-    events: num(t.events), sessions: num(t.sessions), source_ips: known.ips ? known.ips.length : num(t.source_ips), sensors: num(t.sensors),
-    login_attempts: num(t.login_attempts), successful_logins: successes, commands: num(t.commands), downloads: num(d.downloads),
+    events: sum('events'), sessions: sum('sessions'), source_ips: num(ips[0]?.source_ips), sensors: new Set(rows.map((r) => r.sensor)).size,
+    login_attempts: sum('login_attempts'), successful_logins: sum('successes'), commands: sum('commands'), downloads: sum('downloads'),
   };
 }
 
 export interface DailyRow { day: string; sensor: string; sessions: number; sessionsWithLogins: number; sessionsLoggedIn: number }
 
 export async function readDaily(db: SqlRunner, w: ReportWindow): Promise<DailyRow[]> {
-  const f = sessionFilter(w);
-  // CAST … AS TEXT: ISO text on SQLite, `YYYY-MM-DD hh:…+00` on PostgreSQL (sessions run in UTC).
-  const rows = await db.query<Record<string, unknown>>(
-    `SELECT substr(CAST(s.first_event_at AS TEXT), 1, 10) AS day, coalesce(s.sensor, '') AS sensor_name, count(*) AS sessions,
-       sum(CASE WHEN s.login_attempts > 0 THEN 1 ELSE 0 END) AS with_logins, sum(CASE WHEN s.login_success THEN 1 ELSE 0 END) AS logged_in
-     FROM session_summaries s WHERE ${f.sql} GROUP BY 1, 2 ORDER BY 1, 2`, f.params,
-  );
-  return rows.map((r) => ({ day: String(r.day), sensor: String(r.sensor_name), sessions: num(r.sessions), sessionsWithLogins: num(r.with_logins), sessionsLoggedIn: num(r.logged_in) }));
+  const rows = await readDaySensorSums(db, w);
+  return rows
+    .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.sensor < b.sensor ? -1 : a.sensor > b.sensor ? 1 : 0))
+    .map((r) => ({ day: r.day, sensor: r.sensor, sessions: r.sessions, sessionsWithLogins: r.sessions_with_logins, sessionsLoggedIn: r.sessions_logged_in }));
 }
 
 /** One source IP active in the window, with what the inventory knows about it. */
@@ -88,30 +128,45 @@ export interface IpStat {
 
 const jsonTrue = (v: unknown) => v === true || v === 1 || v === '1' || v === 'true';
 
+type Json = Record<string, unknown>;
+/** A JSON column: text on SQLite, already parsed on PostgreSQL. */
+function jsonObject(v: unknown): Json | null {
+  if (v === null || v === undefined) return null;
+  const o = typeof v === 'string' ? JSON.parse(v) : v;
+  return o !== null && typeof o === 'object' ? (o as Json) : null;
+}
+const field = (o: Json | null, source: string, key: string): unknown => {
+  const s = o?.[source];
+  return s !== null && typeof s === 'object' ? (s as Json)[key] : undefined;
+};
+const jsonText = (v: unknown) => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
+
 export async function readIpStats(db: SqlRunner, w: ReportWindow): Promise<IpStat[]> {
   const f = sessionFilter(w);
-  // Aggregate sessions first, then one inventory row per IP (the JSON is read once per IP).
+  // Sessions are grouped from session_summaries_ip_window alone (it holds every column used);
+  // then one inventory row per IP, its enrichment JSON parsed here once per IP.
   const rows = await db.query<Record<string, unknown>>(
     `SELECT a.ip, a.sessions, a.first_seen, a.last_seen, a.sensors, i.first_seen AS ever_first_seen, i.current_asn, i.geo_country,
-       i.enrichment_updated_at, i.enrichment_pending,
-       i.enrichment -> 'greynoise' ->> 'classification' AS gn_classification, i.enrichment -> 'greynoise' ->> 'name' AS gn_name,
-       CAST(i.enrichment -> 'greynoise' ->> 'riot' AS TEXT) AS gn_riot, CAST(i.enrichment -> 'greynoise' ->> 'noise' AS TEXT) AS gn_noise,
-       i.enrichment -> 'maxmind' ->> 'fetched_at' AS maxmind_at, i.enrichment -> 'cymru' ->> 'fetched_at' AS cymru_at,
-       i.enrichment -> 'greynoise' ->> 'fetched_at' AS greynoise_at,
-       i.enrichment -> 'maxmind' ->> 'city_db_build' AS city_build, i.enrichment -> 'maxmind' ->> 'asn_db_build' AS asn_build
+       i.enrichment_updated_at, i.enrichment_pending, i.enrichment
      FROM (SELECT s.source_ip AS ip, count(*) AS sessions, min(s.first_event_at) AS first_seen, max(s.last_event_at) AS last_seen,
              count(DISTINCT coalesce(s.sensor, '')) AS sensors
            FROM session_summaries s WHERE ${f.sql} AND s.source_ip IS NOT NULL GROUP BY s.source_ip) a
      LEFT JOIN ip_inventory i ON i.ip_address = a.ip`, f.params,
   );
-  return rows.map((r) => ({
-    ip: String(r.ip), sessions: num(r.sessions), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen), sensors: num(r.sensors),
-    everFirstSeen: str(r.ever_first_seen), asn: r.current_asn === null || r.current_asn === undefined ? null : Number(r.current_asn),
-    country: str(r.geo_country), enrichedAt: str(r.enrichment_updated_at),
-    pending: r.enrichment_pending ? String(r.enrichment_pending).split(',').filter(Boolean) : [],
-    gnClassification: str(r.gn_classification), gnName: str(r.gn_name), gnRiot: jsonTrue(r.gn_riot), gnNoise: jsonTrue(r.gn_noise),
-    maxmindAt: str(r.maxmind_at), cymruAt: str(r.cymru_at), greynoiseAt: str(r.greynoise_at), cityBuild: str(r.city_build), asnBuild: str(r.asn_build),
-  }));
+  return rows.map((r) => {
+    const e = jsonObject(r.enrichment);
+    return {
+      ip: String(r.ip), sessions: num(r.sessions), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen), sensors: num(r.sensors),
+      everFirstSeen: str(r.ever_first_seen), asn: r.current_asn === null || r.current_asn === undefined ? null : Number(r.current_asn),
+      country: str(r.geo_country), enrichedAt: str(r.enrichment_updated_at),
+      pending: r.enrichment_pending ? String(r.enrichment_pending).split(',').filter(Boolean) : [],
+      gnClassification: jsonText(field(e, 'greynoise', 'classification')), gnName: jsonText(field(e, 'greynoise', 'name')),
+      gnRiot: jsonTrue(field(e, 'greynoise', 'riot')), gnNoise: jsonTrue(field(e, 'greynoise', 'noise')),
+      maxmindAt: jsonText(field(e, 'maxmind', 'fetched_at')), cymruAt: jsonText(field(e, 'cymru', 'fetched_at')),
+      greynoiseAt: jsonText(field(e, 'greynoise', 'fetched_at')),
+      cityBuild: jsonText(field(e, 'maxmind', 'city_db_build')), asnBuild: jsonText(field(e, 'maxmind', 'asn_db_build')),
+    };
+  });
 }
 
 export interface AsnInfo { name: string | null; country: string | null; firstSeen: string | null }
@@ -140,30 +195,147 @@ export async function readAsns(db: SqlRunner, asns: number[]): Promise<Map<numbe
 }
 
 export interface CredentialRow { username: string | null; password: string | null; attempts: number; successes: number; ips: number }
-
-export async function readCredentials(db: SqlRunner, w: ReportWindow, limit: number | null): Promise<CredentialRow[]> {
-  const f = sessionFilter(w);
-  const rows = await db.query<Record<string, unknown>>(
-    `SELECT min(c.username) AS username, min(c.password) AS password, sum(c.attempts) AS attempts, sum(c.successes) AS successes,
-       count(DISTINCT s.source_ip) AS ips
-     FROM session_summaries s JOIN session_credentials c ON c.session_id = s.session_id WHERE ${f.sql}
-     GROUP BY c.credential_hash ORDER BY attempts DESC, c.credential_hash${limit === null ? '' : ' LIMIT ?'}`,
-    limit === null ? f.params : [...f.params, limit],
-  );
-  return rows.map((r) => ({ username: str(r.username), password: str(r.password), attempts: num(r.attempts), successes: num(r.successes), ips: num(r.ips) }));
-}
-
 export interface CommandRow { command: string | null; count: number; sessions: number; ips: number }
 
-export async function readCommands(db: SqlRunner, w: ReportWindow, limit: number | null): Promise<CommandRow[]> {
+/** A top list over a rollup: credentials by attempts, commands by executions. */
+interface TopSpec {
+  hash: string;
+  /** The ranking count and any other summed count, as named in the day and totals tables. */
+  rank: string;
+  extra: string[];
+  days: string;
+  totals: string;
+  facts: string;
+}
+const CREDENTIALS: TopSpec = { hash: 'credential_hash', rank: 'attempts', extra: ['successes'], days: 'report_credential_days', totals: 'report_credential_totals', facts: 'session_credentials' };
+const COMMANDS: TopSpec = { hash: 'command_hash', rank: 'executions', extra: [], days: 'report_command_days', totals: 'report_command_totals', facts: 'session_commands' };
+
+interface Ranked { hash: string; sums: number[] }
+/** Larger first, then by hash: the order of `ORDER BY count DESC, hash`. */
+const byRank = (a: Ranked, b: Ranked) => b.sums[0] - a.sums[0] || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0);
+const TOTALS_PAGE = 500;
+/** Past this many candidates a full pass over the window's rollup rows is cheaper. */
+const SCAN_LIMIT = 10_000;
+
+/**
+ * The `limit` values with the largest count in the window. The all-time total of a value bounds its
+ * count in any window, so values are read in order of their total and reading stops once the next
+ * total is below the last place of the list (a window holding most of the history stops after about
+ * `limit` values); when that would read too many, one pass sums every rollup row of the window.
+ */
+async function readTop(db: SqlRunner, w: ReportWindow, limit: number, t: TopSpec, o: { scanLimit?: number } = {}): Promise<Ranked[]> {
+  const plan = planWindow(w);
+  const cols = [t.rank, ...t.extra];
+  const edge = new Map<string, number[]>();
+  const add = (m: Map<string, number[]>, r: Record<string, unknown>, sign: number) => {
+    const h = String(r[t.hash]);
+    const v = m.get(h) ?? cols.map(() => 0);
+    cols.forEach((c, i) => (v[i] += sign * num(r[c])));
+    m.set(h, v);
+  };
+  await Promise.all(plan.ranges.map(async (r) => {
+    const f = rangeFilter(r, w);
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT c.${t.hash}, ${cols.map((c) => `sum(c.${c}) AS ${c}`).join(', ')} FROM session_summaries s JOIN ${t.facts} c ON c.session_id = s.session_id
+       WHERE ${f.sql} GROUP BY c.${t.hash}`, f.params,
+    );
+    for (const row of rows) add(edge, row, r.sign);
+  }));
+  const ranked = (m: Map<string, number[]>) => [...m].map(([hash, sums]) => ({ hash, sums })).filter((x) => x.sums[0] > 0).sort(byRank);
+  if (!plan.days) return ranked(edge).slice(0, limit);
+  const days = plan.days;
+  const sf = sensorFilter(w, 'd');
+  const sumDays = async (hashes: string[] | null) => {
+    const m = new Map<string, number[]>();
+    const inList = hashes ? ` AND d.${t.hash} IN (${hashes.map(() => '?').join(',')})` : '';
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT d.${t.hash}, ${cols.map((c) => `sum(d.${c}) AS ${c}`).join(', ')} FROM ${t.days} d
+       WHERE d.day >= ? AND d.day <= ?${sf.sql}${inList} GROUP BY d.${t.hash}`,
+      [days.from, days.to, ...sf.params, ...(hashes ?? [])],
+    );
+    for (const r of rows) add(m, r, 1);
+    const wanted = hashes ? new Set(hashes) : null;
+    for (const [h, v] of edge) if (!wanted || wanted.has(h)) m.set(h, (m.get(h) ?? cols.map(() => 0)).map((x, i) => x + v[i]));
+    return m;
+  };
+  const scanLimit = o.scanLimit ?? SCAN_LIMIT;
+  if (limit * 2 > scanLimit) return ranked(await sumDays(null)).slice(0, limit);
+  const best: Ranked[] = [];
+  let after: { total: number; hash: string } | null = null;
+  for (let scanned = 0; ; scanned += TOTALS_PAGE) {
+    if (scanned >= scanLimit) return ranked(await sumDays(null)).slice(0, limit);
+    const page: Array<Record<string, unknown>> = await db.query<Record<string, unknown>>(
+      `SELECT ${t.hash}, ${t.rank} FROM ${t.totals}${after ? ` WHERE ${t.rank} < ? OR (${t.rank} = ? AND ${t.hash} < ?)` : ''}
+       ORDER BY ${t.rank} DESC, ${t.hash} DESC LIMIT ?`,
+      after ? [after.total, after.total, after.hash, TOTALS_PAGE] : [TOTALS_PAGE],
+    );
+    if (!page.length) break;
+    const floor = () => (best.length >= limit ? best[limit - 1].sums[0] : 0);
+    // Nothing on this page can reach the list: stop before reading its rollup rows.
+    if (best.length >= limit && num(page[0][t.rank]) < floor()) break;
+    const sums = await sumDays(page.map((r) => String(r[t.hash])));
+    let done = false;
+    for (const r of page) {
+      if (best.length >= limit && num(r[t.rank]) < floor()) { done = true; break; }
+      const v = sums.get(String(r[t.hash]));
+      if (!v || v[0] <= 0) continue;
+      best.push({ hash: String(r[t.hash]), sums: v });
+      best.sort(byRank);
+      if (best.length > limit) best.length = limit;
+    }
+    if (done || page.length < TOTALS_PAGE) break;
+    const lastRow = page[page.length - 1];
+    after = { total: num(lastRow[t.rank]), hash: String(lastRow[t.hash]) };
+  }
+  return best;
+}
+
+/** Sessions and distinct source IPs of these values in the window (few values: the list shown). */
+async function readSpread(db: SqlRunner, w: ReportWindow, t: TopSpec, hashes: string[]): Promise<Map<string, { sessions: number; ips: number }>> {
+  const out = new Map<string, { sessions: number; ips: number }>();
+  if (!hashes.length) return out;
   const f = sessionFilter(w);
-  const rows = await db.query<Record<string, unknown>>(
-    `SELECT min(c.command) AS command, sum(c.executions) AS executions, count(*) AS sessions, count(DISTINCT s.source_ip) AS ips
-     FROM session_summaries s JOIN session_commands c ON c.session_id = s.session_id WHERE ${f.sql}
-     GROUP BY c.command_hash ORDER BY executions DESC, c.command_hash${limit === null ? '' : ' LIMIT ?'}`,
-    limit === null ? f.params : [...f.params, limit],
-  );
-  return rows.map((r) => ({ command: str(r.command), count: num(r.executions), sessions: num(r.sessions), ips: num(r.ips) }));
+  for (let k = 0; k < hashes.length; k += 500) {
+    const chunk = hashes.slice(k, k + 500);
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT c.${t.hash} AS hash, count(*) AS sessions, count(DISTINCT s.source_ip) AS ips
+       FROM ${t.facts} c JOIN session_summaries s ON s.session_id = c.session_id
+       WHERE c.${t.hash} IN (${chunk.map(() => '?').join(',')}) AND ${f.sql} GROUP BY c.${t.hash}`, [...chunk, ...f.params],
+    );
+    for (const r of rows) out.set(String(r.hash), { sessions: num(r.sessions), ips: num(r.ips) });
+  }
+  return out;
+}
+
+async function readTotalsText(db: SqlRunner, t: TopSpec, columns: string[], hashes: string[]): Promise<Map<string, Record<string, unknown>>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (let k = 0; k < hashes.length; k += 500) {
+    const chunk = hashes.slice(k, k + 500);
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT ${t.hash} AS hash, ${columns.join(', ')} FROM ${t.totals} WHERE ${t.hash} IN (${chunk.map(() => '?').join(',')})`, chunk,
+    );
+    for (const r of rows) out.set(String(r.hash), r);
+  }
+  return out;
+}
+
+export async function readCredentials(db: SqlRunner, w: ReportWindow, limit: number, o: { scanLimit?: number } = {}): Promise<CredentialRow[]> {
+  const top = await readTop(db, w, limit, CREDENTIALS, o);
+  const hashes = top.map((x) => x.hash);
+  const [spread, text] = await Promise.all([readSpread(db, w, CREDENTIALS, hashes), readTotalsText(db, CREDENTIALS, ['username', 'password'], hashes)]);
+  return top.map((x) => ({
+    username: str(text.get(x.hash)?.username), password: str(text.get(x.hash)?.password), attempts: x.sums[0], successes: x.sums[1],
+    ips: spread.get(x.hash)?.ips ?? 0,
+  }));
+}
+
+export async function readCommands(db: SqlRunner, w: ReportWindow, limit: number, o: { scanLimit?: number } = {}): Promise<CommandRow[]> {
+  const top = await readTop(db, w, limit, COMMANDS, o);
+  const hashes = top.map((x) => x.hash);
+  const [spread, text] = await Promise.all([readSpread(db, w, COMMANDS, hashes), readTotalsText(db, COMMANDS, ['command'], hashes)]);
+  return top.map((x) => ({
+    command: str(text.get(x.hash)?.command), count: x.sums[0], sessions: spread.get(x.hash)?.sessions ?? 0, ips: spread.get(x.hash)?.ips ?? 0,
+  }));
 }
 
 export interface FileRow {

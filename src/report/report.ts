@@ -6,9 +6,8 @@ import { UsageError } from '../errors.js';
 import { escapeControl } from '../text.js';
 import type { SqlRunner } from '../store/store.js';
 import { BLOCKLIST_COLUMNS, blocklistRow, renderIpset, renderNft, renderPlain, selectBlocklist, selectFileFeed, type BlocklistOptions } from './blocklist.js';
-import { readAsns, readCommands, readCredentials, readDaily, readFiles, readIpStats, readNewValues, readTotals, type AsnInfo, type FileRow, type IpStat } from './data.js';
+import { readAsns, readCommands, readCredentials, readDaily, readFiles, readIpStats, readNewValues, readTotals, type AsnInfo, type IpStat } from './data.js';
 import { fileMisp, fileStix, ipMisp, ipStix } from './feeds.js';
-import { renderHtml } from './render-html.js';
 import { renderCsv, renderTable } from './render-text.js';
 import {
   asnsTable, classificationOf, commandsTable, countriesTable, coverageTable, credentialsTable, filesTable, ipsTable, newTable, totalsJson, totalsTable,
@@ -63,12 +62,24 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
   const wants = (...names: ViewName[]) => names.includes(v) || (v === 'summary');
   const fileFeed = v === 'files' && (o.format === 'stix' || o.format === 'misp');
 
-  const ips: IpStat[] = wants('asns', 'countries', 'ips', 'new', 'coverage', 'blocklist') ? await readIpStats(db, w) : [];
-  const asnIds = [...new Set(ips.map((ip) => ip.asn).filter((a): a is number => a !== null))];
-  const asns: Map<number, AsnInfo> = wants('asns', 'new', 'blocklist') ? await readAsns(db, asnIds) : new Map();
-  const files: FileRow[] = wants('files', 'new', 'coverage') ? await readFiles(db, w) : [];
-  // One pass over the window's credentials serves both the top list and the successful-login total.
-  const credentials = v === 'summary' || v === 'credentials' ? await readCredentials(db, w, null) : null;
+  const summary = v === 'summary';
+  // Independent reads run together (each on its own pooled connection on PostgreSQL).
+  const wantsIps = wants('asns', 'countries', 'ips', 'new', 'coverage', 'blocklist');
+  const [[ips, asns], files, credentials, totalsNow, totalsBefore, newPasswords, newCommands, commands, daily] = await Promise.all([
+    (wantsIps ? readIpStats(db, w) : Promise.resolve([] as IpStat[])).then(async (list): Promise<[IpStat[], Map<number, AsnInfo>]> => {
+      const asnIds = [...new Set(list.map((ip) => ip.asn).filter((a): a is number => a !== null))];
+      return [list, wants('asns', 'new', 'blocklist') ? await readAsns(db, asnIds) : new Map()];
+    }),
+    wants('files', 'new', 'coverage') ? readFiles(db, w) : [],
+    wants('credentials') ? readCredentials(db, w, o.limit) : [],
+    // A summary has grouped the window by IP already: its distinct IPs are ips.length.
+    wants('totals') ? readTotals(db, w, { countIps: !summary }) : null,
+    wants('totals') ? readTotals(db, previousWindow(w)) : null,
+    wants('new') ? readNewValues(db, w, 'password') : [],
+    wants('new') ? readNewValues(db, w, 'command') : [],
+    wants('commands') ? readCommands(db, w, o.limit) : [],
+    summary && o.format === 'html' ? readDaily(db, w) : null,
+  ]);
   const windowText = `${w.since} to ${w.until}`;
 
   if (v === 'blocklist') {
@@ -89,29 +100,23 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
     return { text: o.format === 'stix' ? fileStix(feed, o.blocklist.maxAgeMs, now) : fileMisp(feed, windowText, now), window: w };
   }
 
+  if (totalsNow && summary) totalsNow.source_ips = ips.length;
   const tables: ViewTable[] = [];
   let totals: ReturnType<typeof totalsJson> | null = null;
   const totalSessions = ips.reduce((a, ip) => a + ip.sessions, 0);
-  const selected: readonly TableView[] = v === 'summary' ? SUMMARY_VIEWS : [v];
+  const selected: readonly TableView[] = summary ? SUMMARY_VIEWS : [v];
   for (const name of selected) {
     switch (name) {
-      case 'totals': {
-        const known = v === 'summary' ? { ips, credentials: credentials! } : {};
-        const [cur, prev] = [await readTotals(db, w, known), await readTotals(db, previousWindow(w))];
-        totals = totalsJson(cur, prev);
-        tables.push(totalsTable(cur, prev));
+      case 'totals':
+        totals = totalsJson(totalsNow!, totalsBefore!);
+        tables.push(totalsTable(totalsNow!, totalsBefore!));
         break;
-      }
-      case 'new': {
-        const [passwords, commands] = [await readNewValues(db, w, 'password'), await readNewValues(db, w, 'command')];
-        tables.push(newTable({ ips, asns, passwords, commands, files, w, limit: o.limit }));
-        break;
-      }
+      case 'new': tables.push(newTable({ ips, asns, passwords: newPasswords, commands: newCommands, files, w, limit: o.limit })); break;
       case 'asns': tables.push(asnsTable(ips, asns, totalSessions, o.limit)); break;
       case 'countries': tables.push(countriesTable(ips, totalSessions, o.limit)); break;
       case 'ips': tables.push(ipsTable(ips, w, o.ips, o.limit, now)); break;
-      case 'credentials': tables.push(credentialsTable(credentials!.slice(0, o.limit))); break;
-      case 'commands': tables.push(commandsTable(await readCommands(db, w, o.limit))); break;
+      case 'credentials': tables.push(credentialsTable(credentials)); break;
+      case 'commands': tables.push(commandsTable(commands)); break;
       case 'files': tables.push(filesTable(files, o.limit)); break;
       case 'coverage': tables.push(coverageTable(ips, files, now)); break;
     }
@@ -125,11 +130,12 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
     }
     case 'csv': return { text: renderCsv(tables[0]), window: w };
     case 'html': {
-      const summary = v === 'summary';
+      // Loaded only for HTML: the chart modules are most of the report's start-up.
+      const { renderHtml } = await import('./render-html.js');
       const mix: Record<string, number> = {};
       for (const ip of ips) mix[classificationOf(ip)] = (mix[classificationOf(ip)] ?? 0) + 1;
       return {
-        text: renderHtml({ window: w, generatedAt: now.toISOString(), tables, daily: summary ? await readDaily(db, w) : null, mix: summary ? mix : null }),
+        text: renderHtml({ window: w, generatedAt: now.toISOString(), tables, daily, mix: summary ? mix : null }),
         window: w,
       };
     }

@@ -80,3 +80,61 @@ export function sessionFilter(w: ReportWindow, alias = 's'): { sql: string; para
   }
   return { sql, params };
 }
+
+/** One microsecond later (the counterpart of beforeMicro). */
+function afterMicro(iso: string): string {
+  const micros = Number(iso.slice(20, 26));
+  if (micros < 999_999) return `${iso.slice(0, 20)}${String(micros + 1).padStart(6, '0')}Z`;
+  return `${isoMicros(Date.parse(iso.slice(0, 19) + 'Z') + 1000).slice(0, 20)}000000Z`;
+}
+
+const DAY_MS = 86_400_000;
+const dayStart = (day: string) => `${day}T00:00:00.000000Z`;
+const dayEnd = (day: string) => `${day}T23:59:59.999999Z`;
+const shiftDay = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+const spanMs = (from: string, to: string) => Date.parse(to) - Date.parse(from);
+
+/** Sessions whose first event lies in [from, to] (inclusive), counted with this sign. */
+export interface SessionRange { from: string; to: string; sign: 1 | -1 }
+
+/**
+ * How a window is read: whole UTC days from the day rollups, and the parts of the edge days from
+ * session rows. An edge day is either added in part (the sessions inside the window) or read whole
+ * from the rollups less the part outside the window, whichever part is shorter, so at most half a
+ * day of sessions is read at each edge. Sums are exact either way; distinct counts (IPs, sensors
+ * per IP) are never taken from the rollups.
+ */
+export interface WindowPlan {
+  days: { from: string; to: string } | null;
+  ranges: SessionRange[];
+}
+
+export function planWindow(w: ReportWindow): WindowPlan {
+  const first = w.since.slice(0, 10);
+  const last = w.until.slice(0, 10);
+  const ranges: SessionRange[] = [];
+  const startsClean = w.since <= dayStart(first);
+  const endsClean = w.until >= dayEnd(last);
+  if (first === last) {
+    if (startsClean && endsClean) return { days: { from: first, to: last }, ranges };
+    if (spanMs(w.since, w.until) <= DAY_MS / 2) return { days: null, ranges: [{ from: w.since, to: w.until, sign: 1 }] };
+    if (!startsClean) ranges.push({ from: dayStart(first), to: beforeMicro(w.since), sign: -1 });
+    if (!endsClean) ranges.push({ from: afterMicro(w.until), to: dayEnd(last), sign: -1 });
+    return { days: { from: first, to: last }, ranges };
+  }
+  let from = first;
+  let to = last;
+  if (!startsClean) {
+    if (spanMs(w.since, dayEnd(first)) <= DAY_MS / 2) {
+      ranges.push({ from: w.since, to: dayEnd(first), sign: 1 });
+      from = shiftDay(first, 1);
+    } else ranges.push({ from: dayStart(first), to: beforeMicro(w.since), sign: -1 });
+  }
+  if (!endsClean) {
+    if (spanMs(dayStart(last), w.until) <= DAY_MS / 2) {
+      ranges.push({ from: dayStart(last), to: w.until, sign: 1 });
+      to = shiftDay(last, -1);
+    } else ranges.push({ from: afterMicro(w.until), to: dayEnd(last), sign: -1 });
+  }
+  return { days: from <= to ? { from, to } : null, ranges };
+}

@@ -1,5 +1,5 @@
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
-import { writeReportFacts, type ReportFacts } from './report-facts-repo.js';
+import { lockSessionsForRollups, writeReportFacts, writeReportRollups, type ReportFacts } from './report-facts-repo.js';
 import { nowIso } from './time.js';
 
 /** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision). */
@@ -159,11 +159,13 @@ export class IngestBatchWriter<E extends EventRow> {
   /** Summaries of everything inserted so far, then the cursor; call once, last. */
   async finish(cursor: CursorRow | null): Promise<BatchResult> {
     const summary = byKey(this.#summary.result());
+    const rollupBase = await lockSessionsForRollups(this.#tx, summary.sessions.map((s) => s.sessionId));
     const newSessions = await upsertSessions(this.#db, this.#tx, summary.sessions);
     await upsertFiles(this.#db, this.#tx, summary.files);
     await recountDownloads(this.#db, this.#tx, summary.files);
     const newIps = await upsertIps(this.#db, this.#tx, summary.ips, summary.sessions);
     if (summary.facts) await writeReportFacts(this.#db, this.#tx, summary.facts);
+    await writeReportRollups(this.#db, this.#tx, rollupBase, summary.facts);
     if (cursor) await saveCursor(this.#tx, cursor);
     return { inserted: this.#inserted, duplicates: this.#duplicates, deadLettered: this.#deadLettered, newSessions, newIps };
   }

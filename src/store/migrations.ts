@@ -1,5 +1,5 @@
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
-import { backfillReportFacts } from './report-facts-repo.js';
+import { backfillReportFacts, backfillReportRollups } from './report-facts-repo.js';
 
 /**
  * Forward-only, numbered migrations. Each is DDL written once against the
@@ -214,6 +214,66 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX session_summaries_first_event ON session_summaries (first_event_at)`,
     ],
     backfill: backfillReportFacts,
+  },
+  {
+    version: 4,
+    name: 'report rollups',
+    // cowrie-report reads whole days from these instead of every session (report-facts-repo.ts keeps
+    // them at ingest; the backfill recomputes them from the session tables). A day is the UTC date of
+    // a session's first event; sensor '' = none. IF NOT EXISTS and the backfill's DELETE make this
+    // step safe to run again on a database whose version was set back by hand.
+    up: () => [
+      `CREATE TABLE IF NOT EXISTS report_daily (
+        day TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        sessions INTEGER NOT NULL DEFAULT 0,
+        events INTEGER NOT NULL DEFAULT 0,
+        login_attempts INTEGER NOT NULL DEFAULT 0,
+        sessions_with_logins INTEGER NOT NULL DEFAULT 0,
+        sessions_logged_in INTEGER NOT NULL DEFAULT 0,
+        successes INTEGER NOT NULL DEFAULT 0,
+        commands INTEGER NOT NULL DEFAULT 0,
+        downloads INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, sensor)
+      )`,
+      `CREATE TABLE IF NOT EXISTS report_credential_days (
+        credential_hash TEXT NOT NULL,
+        day TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        successes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (credential_hash, day, sensor)
+      )`,
+      `CREATE TABLE IF NOT EXISTS report_command_days (
+        command_hash TEXT NOT NULL,
+        day TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        executions INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (command_hash, day, sensor)
+      )`,
+      // All-time counts: an upper bound of any window's, so a top list stops reading early.
+      `CREATE TABLE IF NOT EXISTS report_credential_totals (
+        credential_hash TEXT PRIMARY KEY,
+        username TEXT,
+        password TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0
+      )`,
+      `CREATE INDEX IF NOT EXISTS report_credential_totals_attempts ON report_credential_totals (attempts, credential_hash)`,
+      `CREATE TABLE IF NOT EXISTS report_command_totals (
+        command_hash TEXT PRIMARY KEY,
+        command TEXT,
+        executions INTEGER NOT NULL DEFAULT 0
+      )`,
+      `CREATE INDEX IF NOT EXISTS report_command_totals_executions ON report_command_totals (executions, command_hash)`,
+      // Per-IP figures of a window read this index alone (no table row per session); it also
+      // serves every lookup by source_ip, so it replaces the single-column index.
+      `DROP INDEX IF EXISTS session_summaries_source_ip`,
+      `CREATE INDEX IF NOT EXISTS session_summaries_ip_window ON session_summaries (source_ip, first_event_at, last_event_at, sensor)`,
+      // Distinct IPs and sessions of the few credentials and commands a top list shows.
+      `CREATE INDEX IF NOT EXISTS session_credentials_hash ON session_credentials (credential_hash, session_id)`,
+      `CREATE INDEX IF NOT EXISTS session_commands_hash ON session_commands (command_hash, session_id)`,
+    ],
+    backfill: backfillReportRollups,
   },
 ];
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublicIp } from '../../src/enrich/ip-scope.js';
+import { readCommands, readCredentials, readDaily } from '../../src/report/data.js';
 import { checkViewFormat, runReport, type ReportOptions } from '../../src/report/report.js';
 import { VIEWS, type ViewName } from '../../src/report/views.js';
 import { openStore, type Store } from '../../src/store/store.js';
@@ -52,6 +53,59 @@ for (const d of dialectCases()) {
       expect(r2.totals.previous.sessions).toBe(day('2024-01-01').length);
       expect(r2.totals.change.sessions).toBe(day('2024-01-02').length - day('2024-01-01').length);
       expect(r2.window).toEqual({ since: '2024-01-02T00:00:00.000000Z', until: '2024-01-02T23:59:59.999999Z', sensors: [] });
+    });
+
+    it('windows whose edges fall inside a day: totals, per-day rows and top lists are exact', async () => {
+      const sessions = [...sessionsOf(fx.events).values()];
+      const sessionOf = new Map(sessions.map((s) => [s.id, s]));
+      // Early and late edges (read as whole days less the outside part, or as the inside part),
+      // one short and one long single-day window.
+      const windows = [
+        ['2024-01-01T03:17:00.000001Z', '2024-01-02T20:00:00.5Z'],
+        ['2024-01-01T20:00:00Z', '2024-01-03T03:00:00Z'],
+        ['2024-01-02T10:00:00Z', '2024-01-02T13:30:00Z'],
+        ['2024-01-02T01:00:00Z', '2024-01-02T23:00:00Z'],
+      ];
+      for (const [since, until] of windows) {
+        const r = await runReport(store.db, base('totals', 'json', { since, until }));
+        const w = r.window;
+        const mine = sessions.filter((s) => s.first >= w.since && s.first <= w.until);
+        const ids = new Set(mine.map((s) => s.id));
+        expect(JSON.parse(r.text).totals.current).toEqual({
+          events: mine.reduce((a, s) => a + s.events, 0), sessions: mine.length, source_ips: new Set(mine.map((s) => s.ip)).size,
+          sensors: new Set(mine.map((s) => s.sensor)).size, login_attempts: mine.reduce((a, s) => a + s.logins, 0),
+          successful_logins: mine.reduce((a, s) => a + s.successes, 0), commands: mine.reduce((a, s) => a + s.commands, 0),
+          downloads: mine.reduce((a, s) => a + s.downloads.size, 0),
+        });
+        const days = new Map<string, { sessions: number; sessionsWithLogins: number; sessionsLoggedIn: number }>();
+        for (const s of mine) {
+          const k = `${s.first.slice(0, 10)} ${s.sensor}`;
+          const v = days.get(k) ?? { sessions: 0, sessionsWithLogins: 0, sessionsLoggedIn: 0 };
+          v.sessions++;
+          if (s.logins > 0) v.sessionsWithLogins++;
+          if (s.successes > 0) v.sessionsLoggedIn++;
+          days.set(k, v);
+        }
+        expect((await readDaily(store.db, w)).map(({ day, sensor, ...v }) => [`${day} ${sensor}`, v])).toEqual([...days].sort(([a], [b]) => (a < b ? -1 : 1)));
+        const events = fx.events.filter((e) => ids.has(e.session));
+        const logins = events.filter((e) => e.eventid === 'cowrie.login.success' || e.eventid === 'cowrie.login.failed');
+        const cmds = events.filter((e) => e.eventid === 'cowrie.command.input');
+        // The bounded scan and the full pass over the rollups (scanLimit 1) give the same list.
+        for (const scanLimit of [undefined, 1]) {
+          const creds = await readCredentials(store.db, w, 1000, { scanLimit });
+          expect(creds.map((c) => c.attempts)).toEqual(tally(logins, (e) => JSON.stringify([e.username, e.password])).map(([, n]) => n));
+          for (const c of creds.slice(0, 5)) {
+            const these = logins.filter((e) => e.username === c.username && e.password === c.password);
+            expect(c).toMatchObject({ attempts: these.length, successes: these.filter((e) => e.eventid === 'cowrie.login.success').length, ips: new Set(these.map((e) => e.src_ip)).size });
+          }
+          const top = await readCommands(store.db, w, 3, { scanLimit });
+          expect(top.map((c) => c.count)).toEqual(tally(cmds, (e) => e.input!).slice(0, 3).map(([, n]) => n));
+          for (const c of top) {
+            const these = cmds.filter((e) => e.input === c.command);
+            expect(c).toMatchObject({ sessions: new Set(these.map((e) => e.session)).size, ips: new Set(these.map((e) => sessionOf.get(e.session)!.ip)).size });
+          }
+        }
+      }
     });
 
     it('by default the window is the 7 days before the newest event', async () => {
