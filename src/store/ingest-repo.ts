@@ -178,6 +178,7 @@ export class IngestBatchWriter<E extends EventRow> {
 function byKey(s: Summary): Summary {
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return {
+    ...s,
     sessions: [...s.sessions].sort((a, b) => cmp(a.sessionId, b.sessionId)),
     files: [...s.files].sort((a, b) => cmp(a.sessionId, b.sessionId) || cmp(a.shasum, b.shasum)),
     ips: [...s.ips].sort((a, b) => cmp(a.ip, b.ip)),
