@@ -88,13 +88,14 @@ export interface BatchResult {
   newIps: number;
 }
 
+/** Per-row columns of raw_events; the file, ingest id and time are constants of a write (EVENT_CONSTANTS). */
 const EVENT_COLUMNS: Array<[string, string]> = [
-  ['source', 'text'], ['source_offset', 'bigint'], ['source_inode', 'text'], ['source_generation', 'integer'],
-  ['sensor', 'text'], ['session_id', 'text'], ['event_type', 'text'], ['event_timestamp', 'timestamptz'],
-  ['src_ip', 'text'], ['payload', 'jsonb'], ['payload_hash', 'text'], ['ingest_id', 'text'], ['ingest_at', 'timestamptz'],
+  ['source_offset', 'bigint'], ['sensor', 'text'], ['session_id', 'text'], ['event_type', 'text'], ['event_timestamp', 'timestamptz'],
+  ['src_ip', 'text'], ['payload', 'jsonb'], ['payload_hash', 'text'],
 ];
+const EVENT_HASH_AT = 7;
 const DEAD_LETTER_COLUMNS: Array<[string, string]> = [
-  ['source', 'text'], ['source_offset', 'bigint'], ['reason', 'text'], ['detail', 'text'], ['raw_line', 'text'], ['raw_hash', 'text'], ['created_at', 'timestamptz'],
+  ['source', 'text'], ['source_offset', 'bigint'], ['reason', 'text'], ['detail', 'text'], ['raw_line', 'text'], ['raw_hash', 'text'],
 ];
 
 /**
@@ -119,36 +120,34 @@ export class IngestBatchWriter<E extends EventRow> {
     this.#summary = summary;
   }
 
-  /** Insert events and dead letters; returns how many events were new. */
+  /** Insert events and dead letters; returns how many events were new. Events of one call come from one file. */
   async write(events: E[], deadLetters: DeadLetterRow[]): Promise<number> {
     let inserted = 0;
     if (events.length) {
       const rows = new Array<unknown[]>(events.length);
       for (let i = 0; i < events.length; i++) {
         const e = events[i];
-        rows[i] = [e.source, e.sourceOffset, e.sourceInode, e.sourceGeneration, e.sensor, e.sessionId, e.eventType,
-          e.eventTimestamp, e.srcIp, e.payload, e.payloadHash, this.#ingestId, this.#now];
+        rows[i] = [e.sourceOffset, e.sensor, e.sessionId, e.eventType, e.eventTimestamp, e.srcIp, e.payload, e.payloadHash];
       }
-      const hashes = await this.#db.insertMany(this.#tx, {
-        table: 'raw_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (event_timestamp, payload_hash) DO NOTHING', returning: 'payload_hash',
+      const first = events[0];
+      const fresh = await this.#db.insertNew(this.#tx, {
+        table: 'raw_events', columns: EVENT_COLUMNS, conflictKey: 'event_timestamp, payload_hash', identity: EVENT_HASH_AT,
+        constants: [
+          ['source', 'text', first.source], ['source_inode', 'text', first.sourceInode], ['source_generation', 'integer', first.sourceGeneration],
+          ['ingest_id', 'text', this.#ingestId], ['ingest_at', 'timestamptz', this.#now],
+        ],
       }, rows);
-      if (hashes.length === events.length) {
-        // Every row went in (the common first load): no need to match hashes.
-        for (const e of events) this.#summary.add(e);
-        inserted = events.length;
-      } else if (hashes.length > 0) {
-        const fresh = new Set(hashes as string[]);
-        // delete(): the same event twice in one batch is inserted (and counted) once.
-        for (const e of events) if (fresh.delete(e.payloadHash)) { this.#summary.add(e); inserted++; }
-      }
+      // Only events actually inserted feed the summaries (the same event twice in a call goes in once).
+      for (let i = 0; i < events.length; i++) if (fresh[i] === 1) { this.#summary.add(events[i]); inserted++; }
       this.#inserted += inserted;
       this.#duplicates += events.length - inserted;
     }
     if (deadLetters.length) {
-      const dl = await this.#db.insertMany(this.#tx, {
-        table: 'dead_letter_events', columns: DEAD_LETTER_COLUMNS, conflict: 'ON CONFLICT (raw_hash) DO NOTHING', returning: 'raw_hash',
-      }, deadLetters.map((d) => [d.source, d.sourceOffset, d.reason, d.detail, d.rawLine, d.rawHash, this.#now]));
-      this.#deadLettered += dl.length;
+      const dl = await this.#db.insertNew(this.#tx, {
+        table: 'dead_letter_events', columns: DEAD_LETTER_COLUMNS, conflictKey: 'raw_hash', identity: 5,
+        constants: [['created_at', 'timestamptz', this.#now]],
+      }, deadLetters.map((d) => [d.source, d.sourceOffset, d.reason, d.detail, d.rawLine, d.rawHash]));
+      for (const v of dl) this.#deadLettered += v;
     }
     return inserted;
   }
@@ -188,9 +187,9 @@ async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDe
   const x = 'excluded';
   // Every merge is order-independent (sums, least/greatest), so files load in any order to the same rows;
   // file_downloads is recounted from `files` (upsertFiles), never added.
-  const existing = await existingKeys(tx, s, 'session_id', rows.map((r) => r.sessionId));
-  await db.insertMany(tx, {
+  return db.upsertCountNew(tx, {
     table: s,
+    key: 'session_id',
     columns: [
       ['session_id', 'text'], ['sensor', 'text'], ['source_ip', 'text'], ['first_event_at', 'timestamptz'], ['last_event_at', 'timestamptz'],
       ['duration_seconds', 'double precision'], ['event_count', 'integer'], ['login_attempts', 'integer'], ['login_success', 'boolean'],
@@ -213,17 +212,6 @@ async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDe
     r.sessionId, r.sensor, r.sourceIp, r.firstEventAt, r.lastEventAt, r.durationSeconds, r.eventCount, r.loginAttempts,
     r.loginSuccess, r.commandCount, r.clientVersion, r.hassh, r.protocol,
   ]));
-  return rows.filter((r) => !existing.has(r.sessionId)).length;
-}
-
-async function existingKeys(tx: SqlRunner, table: string, column: string, keys: string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (let k = 0; k < keys.length; k += 500) {
-    const chunk = keys.slice(k, k + 500);
-    const found = await tx.query<Record<string, string>>(`SELECT ${column} FROM ${table} WHERE ${column} IN (${chunk.map(() => '?').join(',')})`, chunk);
-    for (const r of found) out.add(r[column]);
-  }
-  return out;
 }
 
 async function upsertFiles(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[]): Promise<void> {
@@ -252,40 +240,39 @@ async function upsertFiles(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[])
  */
 async function recountDownloads(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[]): Promise<void> {
   const sessions = [...new Set(rows.filter((r) => r.downloaded).map((r) => r.sessionId))];
-  for (let k = 0; k < sessions.length; k += 500) {
-    const chunk = sessions.slice(k, k + 500);
-    await tx.run(
-      `UPDATE session_summaries SET file_downloads = (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = ${db.bool(true)})
-       WHERE session_id IN (${chunk.map(() => '?').join(',')})`,
-      chunk,
-    );
-  }
+  if (!sessions.length) return;
+  const which = db.inKeys('session_id', sessions);
+  await tx.run(
+    `UPDATE session_summaries SET file_downloads = (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = ${db.bool(true)})
+     WHERE ${which.sql}`,
+    which.params,
+  );
 }
 
 async function upsertIps(db: DialectAdapter, tx: SqlRunner, rows: IpDelta[], sessions: SessionDelta[]): Promise<number> {
   if (!rows.length) return 0;
   const i = 'ip_inventory';
   const x = 'excluded';
-  const ips = rows.map((r) => r.ip);
-  const existing = await existingKeys(tx, i, 'ip_address', ips);
-  await db.insertMany(tx, {
+  const fresh = await db.upsertCountNew(tx, {
     table: i,
+    key: 'ip_address',
     columns: [['ip_address', 'text'], ['first_seen', 'timestamptz'], ['last_seen', 'timestamptz'], ['sensors', 'jsonb'], ['session_count', 'integer']],
     conflict: `ON CONFLICT (ip_address) DO UPDATE SET
       first_seen = ${db.least(`${i}.first_seen`, `${x}.first_seen`)},
       last_seen = ${db.greatest(`${i}.last_seen`, `${x}.last_seen`)},
       sensors = ${db.jsonArrayUnion(`${i}.sensors`, `${x}.sensors`)}`,
   }, rows.map((r) => [r.ip, r.firstSeen, r.lastSeen, JSON.stringify([...r.sensors].sort()), 0]));
-  // session_count = distinct sessions: recount the touched IPs from session_summaries, never add.
-  const touched = [...new Set([...ips, ...sessions.map((s) => s.sourceIp).filter((v): v is string => !!v)])];
-  for (let k = 0; k < touched.length; k += 500) {
-    const chunk = touched.slice(k, k + 500);
+  // session_count = distinct sessions: recount from session_summaries, never add. Only an IP of a
+  // session written in this batch can have gained one (a new IP starts at 0).
+  const touched = [...new Set(sessions.map((s) => s.sourceIp).filter((v): v is string => !!v))];
+  if (touched.length) {
+    const which = db.inKeys('ip_address', touched);
     await tx.run(
-      `UPDATE ${i} SET session_count = (SELECT count(*) FROM session_summaries s WHERE s.source_ip = ${i}.ip_address) WHERE ip_address IN (${chunk.map(() => '?').join(',')})`,
-      chunk,
+      `UPDATE ${i} SET session_count = (SELECT count(*) FROM session_summaries s WHERE s.source_ip = ${i}.ip_address) WHERE ${which.sql}`,
+      which.params,
     );
   }
-  return rows.filter((r) => !existing.has(r.ip)).length;
+  return fresh;
 }
 
 export async function saveCursor(tx: SqlRunner, c: CursorRow): Promise<void> {
