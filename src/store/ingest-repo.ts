@@ -1,12 +1,10 @@
+import { UsageError } from '../errors.js';
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
 import { nowIso } from './time.js';
 
-/** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision). */
+/** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision); its file is an EventFile. */
 export interface EventRow {
-  source: string;
   sourceOffset: number;
-  sourceInode: string | null;
-  sourceGeneration: number;
   sensor: string | null;
   sessionId: string | null;
   eventType: string;
@@ -14,6 +12,13 @@ export interface EventRow {
   srcIp: string | null;
   payload: string;
   payloadHash: string;
+}
+
+/** The file a write's events come from (the same for every event of one `write`). */
+export interface EventFile {
+  source: string;
+  sourceInode: string | null;
+  sourceGeneration: number;
 }
 
 export interface SessionDelta {
@@ -109,11 +114,14 @@ export class IngestBatchWriter<E extends EventRow> {
   readonly #ingestId: string;
   readonly #now = nowIso();
   readonly #summary: SummarySink<E>;
+  readonly #dedupe: boolean;
   #inserted = 0;
   #duplicates = 0;
   #deadLettered = 0;
 
-  constructor(db: DialectAdapter, tx: SqlRunner, ingestId: string, summary: SummarySink<E>) {
+  /** `dedupe: false` (a --fast load): plain inserts, duplicates removed once the load is over (finishFastLoad). */
+  constructor(db: DialectAdapter, tx: SqlRunner, ingestId: string, summary: SummarySink<E>, dedupe = true) {
+    this.#dedupe = dedupe;
     this.#db = db;
     this.#tx = tx;
     this.#ingestId = ingestId;
@@ -121,7 +129,7 @@ export class IngestBatchWriter<E extends EventRow> {
   }
 
   /** Insert events and dead letters; returns how many events were new. Events of one call come from one file. */
-  async write(events: E[], deadLetters: DeadLetterRow[]): Promise<number> {
+  async write(file: EventFile, events: E[], deadLetters: DeadLetterRow[]): Promise<number> {
     let inserted = 0;
     if (events.length) {
       const rows = new Array<unknown[]>(events.length);
@@ -129,11 +137,10 @@ export class IngestBatchWriter<E extends EventRow> {
         const e = events[i];
         rows[i] = [e.sourceOffset, e.sensor, e.sessionId, e.eventType, e.eventTimestamp, e.srcIp, e.payload, e.payloadHash];
       }
-      const first = events[0];
       const fresh = await this.#db.insertNew(this.#tx, {
-        table: 'raw_events', columns: EVENT_COLUMNS, conflictKey: 'event_timestamp, payload_hash', identity: EVENT_HASH_AT,
+        table: 'raw_events', columns: EVENT_COLUMNS, conflictKey: this.#dedupe ? 'event_timestamp, payload_hash' : null, identity: EVENT_HASH_AT,
         constants: [
-          ['source', 'text', first.source], ['source_inode', 'text', first.sourceInode], ['source_generation', 'integer', first.sourceGeneration],
+          ['source', 'text', file.source], ['source_inode', 'text', file.sourceInode], ['source_generation', 'integer', file.sourceGeneration],
           ['ingest_id', 'text', this.#ingestId], ['ingest_at', 'timestamptz', this.#now],
         ],
       }, rows);
@@ -171,11 +178,11 @@ export class IngestBatchWriter<E extends EventRow> {
  */
 export async function writeIngestTransaction<E extends EventRow>(
   db: DialectAdapter,
-  opts: { ingestId: string; summary: () => SummarySink<E> },
+  opts: { ingestId: string; summary: () => SummarySink<E>; dedupe?: boolean },
   fill: (w: IngestBatchWriter<E>) => Promise<CursorRow | null>,
 ): Promise<BatchResult> {
   return db.transaction(async (tx) => {
-    const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary());
+    const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary(), opts.dedupe ?? true);
     const cursor = await fill(w);
     return w.finish(cursor);
   });
@@ -292,4 +299,67 @@ export async function loadCursors(db: DialectAdapter): Promise<Map<string, Curso
     source: r.source, inode: r.inode, generation: Number(r.generation), byteOffset: Number(r.byte_offset),
     firstLineHash: r.first_line_hash, sourceSize: r.source_size === null ? null : Number(r.source_size),
   }]));
+}
+
+/** schema_state key set while a --fast load runs: a database that still has it is incomplete. */
+const INCOMPLETE_LOAD = 'incomplete_load';
+/** Tables a --fast load must find empty. */
+const LOADED_TABLES = ['raw_events', 'dead_letter_events', 'session_summaries', 'files', 'ip_inventory', 'ingest_cursors'];
+
+/** The one line every command prints for a database whose --fast load did not finish. */
+export function incompleteLoadMessage(display: string): string {
+  return `database ${display} is incomplete: a cowrie-loader bulk --fast load into it did not finish; delete the database (or drop and recreate it on PostgreSQL) and load again`;
+}
+
+/** True when a --fast load was started on this database and never finished. */
+export async function isIncompleteLoad(db: SqlRunner): Promise<boolean> {
+  const rows = await db.query<{ value: string }>('SELECT value FROM schema_state WHERE key = ?', [INCOMPLETE_LOAD]);
+  return rows.length > 0;
+}
+
+/**
+ * Before a --fast load: the database must be empty. Marks it incomplete (committed while the
+ * journal is still on), then defers the unique key and turns the journal off.
+ */
+export async function startFastLoad(db: DialectAdapter, display: string): Promise<void> {
+  for (const t of LOADED_TABLES) {
+    const [r] = await db.query<{ n: number | string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${t} LIMIT 1) AS x`);
+    if (Number(r.n) > 0) {
+      throw new UsageError(`--fast loads only into an empty database, and ${display} already holds data (${t}): load without --fast`);
+    }
+  }
+  await db.run('INSERT INTO schema_state (key, value) VALUES (?, ?)', [INCOMPLETE_LOAD, nowIso()]);
+  await db.fastWrites(true);
+}
+
+/**
+ * After a --fast load: build the unique key. Events loaded twice (the same log under two names)
+ * were all inserted and summarised; when any exist, the extra copies are deleted and their sums
+ * taken back out of session_summaries (every other summary merge — least, greatest, union, the
+ * recounts — is the same with or without a copy). Returns how many copies were removed.
+ */
+export async function finishFastLoad(db: DialectAdapter): Promise<number> {
+  let removed = 0;
+  if (!(await db.addEventIdentity())) {
+    removed = await db.transaction(async (tx) => {
+      await tx.run(`CREATE TEMP TABLE fast_load_copies AS
+        SELECT e.id, e.session_id, e.event_type FROM raw_events e
+        JOIN (SELECT event_timestamp, payload_hash, min(id) AS keep FROM raw_events GROUP BY event_timestamp, payload_hash HAVING count(*) > 1) d
+          ON e.event_timestamp = d.event_timestamp AND e.payload_hash = d.payload_hash AND e.id <> d.keep`);
+      await tx.run(`UPDATE session_summaries SET
+          event_count = event_count - (SELECT count(*) FROM fast_load_copies c WHERE c.session_id = session_summaries.session_id),
+          login_attempts = login_attempts - (SELECT count(*) FROM fast_load_copies c WHERE c.session_id = session_summaries.session_id
+            AND c.event_type IN ('cowrie.login.success', 'cowrie.login.failed')),
+          command_count = command_count - (SELECT count(*) FROM fast_load_copies c WHERE c.session_id = session_summaries.session_id
+            AND c.event_type = 'cowrie.command.input')
+        WHERE session_id IN (SELECT session_id FROM fast_load_copies)`);
+      const n = await tx.run('DELETE FROM raw_events WHERE id IN (SELECT id FROM fast_load_copies)');
+      await tx.run('DROP TABLE fast_load_copies');
+      return n;
+    });
+    if (!(await db.addEventIdentity())) throw new Error('raw_events still holds duplicate events after removing the copies');
+  }
+  await db.fastWrites(false);
+  await db.run('DELETE FROM schema_state WHERE key = ?', [INCOMPLETE_LOAD]);
+  return removed;
 }

@@ -191,7 +191,7 @@ export class PostgresAdapter implements DialectAdapter {
     const returned = await this.insertMany(tx, {
       table: spec.table,
       columns: [...spec.columns, ...spec.constants.map(([c, t]) => [c, t] as [string, string])],
-      conflict: `ON CONFLICT (${spec.conflictKey}) DO NOTHING`,
+      conflict: spec.conflictKey === null ? '' : `ON CONFLICT (${spec.conflictKey}) DO NOTHING`,
       returning: idColumn,
     }, rows.map((r) => [...r, ...spec.constants.map((c) => c[2])]));
     markInserted(out, rows, spec.identity, returned);
@@ -211,6 +211,21 @@ export class PostgresAdapter implements DialectAdapter {
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] } {
     // One array parameter: one plan whatever the count (500-parameter IN lists cost ~6× as much, measured).
     return { sql: `${column} = ANY(?::text[])`, params: [keys] };
+  }
+
+  async fastWrites(on: boolean): Promise<void> {
+    // The server's WAL stays on (the journal is its own business); only the key is deferred.
+    if (on) await this.run('ALTER TABLE raw_events DROP CONSTRAINT raw_events_identity');
+  }
+
+  async addEventIdentity(): Promise<boolean> {
+    try {
+      await this.run('ALTER TABLE raw_events ADD CONSTRAINT raw_events_identity UNIQUE (event_timestamp, payload_hash)');
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') return false;
+      throw err;
+    }
   }
 
   async updateMany(tx: SqlRunner, table: string, columns: Array<[string, string]>, rows: unknown[][]): Promise<void> {

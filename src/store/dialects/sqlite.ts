@@ -23,6 +23,9 @@ const TYPES: ColumnTypes = {
   falseValue: '0',
 };
 
+/** raw_events' identity as migration 1 wrote it, with the comment lines before it. */
+const EVENT_IDENTITY_CONSTRAINT = /,(\s*--[^\n]*\n)*\s*CONSTRAINT raw_events_identity UNIQUE \(event_timestamp, payload_hash\)/;
+
 /** Serialises async transactions on the one connection this process has. */
 class Mutex {
   #tail: Promise<void> = Promise.resolve();
@@ -207,7 +210,8 @@ export class SqliteAdapter implements DialectAdapter {
     if (!rows.length) return out;
     const cols = [...spec.columns.map((c) => c[0]), ...spec.constants.map((c) => c[0])];
     // .run() and its change count: no RETURNING row to build and read back per event.
-    const st = this.prepare(`INSERT INTO ${spec.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ON CONFLICT (${spec.conflictKey}) DO NOTHING`);
+    const conflict = spec.conflictKey === null ? '' : ` ON CONFLICT (${spec.conflictKey}) DO NOTHING`;
+    const st = this.prepare(`INSERT INTO ${spec.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})${conflict}`);
     const constants = bindable(spec.constants.map((c) => c[2]));
     const width = spec.columns.length;
     const args = new Array<unknown>(cols.length);
@@ -239,6 +243,48 @@ export class SqliteAdapter implements DialectAdapter {
 
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] } {
     return { sql: `${column} IN (SELECT value FROM json_each(?))`, params: [JSON.stringify(keys)] };
+  }
+
+  async fastWrites(on: boolean): Promise<void> {
+    const release = await this.#mutex.lock();
+    try {
+      this.#statements.clear();
+      if (on) {
+        // The table constraint's index cannot be dropped on its own: rebuild the (empty) table
+        // without it; addEventIdentity builds it as a unique index, which ON CONFLICT uses alike.
+        const { sql } = this.raw.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'raw_events'").get() as { sql: string };
+        const without = sql.replace(EVENT_IDENTITY_CONSTRAINT, '');
+        if (without === sql) throw new UsageError('cannot prepare a --fast load: raw_events has no identity constraint to defer');
+        this.raw.exec(`BEGIN; DROP TABLE raw_events; ${without}; COMMIT`);
+        // WAL cannot go straight to OFF, and better-sqlite3's defensive mode refuses OFF: lift it for this one switch.
+        this.raw.pragma('journal_mode = DELETE');
+        this.raw.unsafeMode(true);
+        try {
+          if (this.raw.pragma('journal_mode = OFF', { simple: true }) !== 'off') throw new Error('SQLite refused journal_mode=OFF');
+        } finally {
+          this.raw.unsafeMode(false);
+        }
+        this.raw.pragma('synchronous = OFF');
+      } else {
+        this.raw.pragma('synchronous = NORMAL');
+        this.raw.pragma('journal_mode = WAL');
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async addEventIdentity(): Promise<boolean> {
+    const release = await this.#mutex.lock();
+    try {
+      this.raw.exec(`CREATE UNIQUE INDEX IF NOT EXISTS raw_events_identity ON raw_events (event_timestamp, payload_hash)`);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return false;
+      throw err;
+    } finally {
+      release();
+    }
   }
 
   async updateMany(_tx: SqlRunner, table: string, columns: Array<[string, string]>, rows: unknown[][]): Promise<void> {

@@ -32,8 +32,8 @@ export interface NewRowsInsert {
   columns: Array<[string, string]>;
   /** Columns with one value for every row of the call: sent once, not per row. */
   constants: Array<[string, string, unknown]>;
-  /** The unique key's columns, e.g. `event_timestamp, payload_hash`. */
-  conflictKey: string;
+  /** The unique key's columns, e.g. `event_timestamp, payload_hash`; null: a plain INSERT (a --fast load, key not built yet). */
+  conflictKey: string | null;
   /** Index in `columns` of a column that alone identifies a row (PostgreSQL matches returned rows by it). */
   identity: number;
 }
@@ -65,6 +65,13 @@ export interface DialectAdapter extends SqlRunner {
   upsertCountNew(tx: SqlRunner, spec: BulkUpsert, rows: unknown[][]): Promise<number>;
   /** SQL and its parameters for `column` being one of `keys` (text): one array on PostgreSQL. */
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] };
+  /**
+   * A first load into an empty database (`cowrie-loader bulk --fast`): `true` drops raw_events'
+   * unique key and turns the journal off (SQLite); `false` turns it back on. Not crash-safe.
+   */
+  fastWrites(on: boolean): Promise<void>;
+  /** Build raw_events' unique key after a --fast load; false when duplicate rows prevent it. */
+  addEventIdentity(): Promise<boolean>;
   /** Update many rows by key in the given transaction; column types as in BulkInsert (the first column is the key). */
   updateMany(tx: SqlRunner, table: string, columns: Array<[string, string]>, rows: unknown[][]): Promise<void>;
   /** SQL for the larger / smaller of two non-null-preferring values. */
