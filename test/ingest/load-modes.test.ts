@@ -12,7 +12,7 @@ import { openStore } from '../../src/store/store.js';
 import { UserError } from '../../src/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
-import { count, load, snapshot } from './load-helpers.js';
+import { count, ev, load, snapshot, writeLines } from './load-helpers.js';
 
 const root = tempDir('cowrie-load-modes-');
 const logs = path.join(root, 'logs');
@@ -98,6 +98,25 @@ for (const d of dialectCases()) {
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/--fast loads only into an empty database, and .* already holds data \(raw_events\): load without --fast$/)]);
       expect(await tablesOf(url)).toEqual(before);
+    });
+
+    it('text with tabs, carriage returns, backslashes and a literal \\N is stored as read (PostgreSQL loads it through COPY)', async () => {
+      const file = path.join(root, `odd\tname\\${d.name}`, 'cowrie.json');
+      const bad = 'not json\tat all \\N \r\\ end';
+      writeLines(file, [ev('cowrie.command.input', 'ab12cd34ef56', 1, { input: 'echo \\N\t\\\\x' }), bad]);
+      const url = await d.newUrl();
+      const store = await openStore(url);
+      try {
+        const s = await load(store, [file]);
+        expect(s.inserted).toBe(1);
+        const [e] = await store.db.query<{ source: string; payload: unknown }>('SELECT source, payload FROM raw_events');
+        expect(e.source).toBe(file);
+        expect((typeof e.payload === 'string' ? JSON.parse(e.payload) : e.payload).input).toBe('echo \\N\t\\\\x');
+        const [dl] = await store.db.query<{ source: string; raw_line: string }>('SELECT source, raw_line FROM dead_letter_events');
+        expect(dl).toEqual({ source: file, raw_line: bad });
+      } finally {
+        await store.close();
+      }
     });
 
     it('an interrupted --fast load leaves the database marked incomplete; every command refuses it (exit 2)', async () => {

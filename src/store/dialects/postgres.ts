@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { Kysely, PostgresDialect } from 'kysely';
 import { UsageError, errorMessage } from '../../errors.js';
 import { isoMicros } from '../time.js';
@@ -54,8 +57,12 @@ function pgSql(sql: string): string {
   return s;
 }
 
-function runnerFor(client: pg.Pool | pg.PoolClient): SqlRunner {
+/** A transaction's runner keeps its connection, for COPY. */
+interface ClientRunner extends SqlRunner { client?: pg.PoolClient }
+
+function runnerFor(client: pg.Pool | pg.PoolClient): ClientRunner {
   return {
+    client: client instanceof pg.Pool ? undefined : client,
     query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(pgSql(sql), params as unknown[])).rows as R[],
     run: async (sql: string, params: readonly unknown[] = []) => (await client.query(pgSql(sql), params as unknown[])).rowCount ?? 0,
   };
@@ -73,6 +80,53 @@ export function describePgError(err: unknown, display: string): string {
     case '3D000': return `PostgreSQL at ${display}: ${e.message ?? 'database does not exist'}`;
     default: return `cannot use PostgreSQL at ${display}: ${errorMessage(err)}`;
   }
+}
+
+/** COPY's text format: `\N` for NULL; backslash, newline, carriage return and tab escaped. */
+const COPY_CONTROL = /[\n\r\t]/;
+const COPY_CONTROLS = /[\n\r\t]/g;
+const COPY_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+function copyField(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const text = typeof v === 'string' ? v : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+  // Payloads are JSON text: backslashes are common, raw control characters never (JSON escapes them).
+  const escaped = text.includes('\\') ? text.replaceAll('\\', '\\\\') : text;
+  return COPY_CONTROL.test(escaped) ? escaped.replace(COPY_CONTROLS, (c) => COPY_ESCAPES[c]) : escaped;
+}
+
+/** Staging tables this connection has made (temp tables live as long as the connection). */
+const staged = new WeakMap<pg.PoolClient, Set<string>>();
+
+/**
+ * Rows through COPY into a temporary staging table, then one `INSERT … SELECT … ON CONFLICT DO
+ * NOTHING`: COPY skips the per-row parameter handling of an INSERT (measured ×1.16–1.19 for
+ * raw_events). Constants go in the SELECT as parameters. Returns the identities inserted.
+ */
+async function copyInsert(client: pg.PoolClient, spec: NewRowsInsert, rows: unknown[][]): Promise<unknown[]> {
+  const stage = `cowrie_stage_${spec.table}`;
+  let made = staged.get(client);
+  if (!made) staged.set(client, (made = new Set()));
+  if (!made.has(stage)) {
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${stage} (${spec.columns.map(([c, t]) => `${c} ${t}`).join(', ')}) ON COMMIT DELETE ROWS`);
+    made.add(stage);
+  }
+  const lines: string[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    let line = copyField(r[0]);
+    for (let k = 1; k < r.length; k++) line += `\t${copyField(r[k])}`;
+    lines[i] = `${line}\n`;
+  }
+  await pipeline(Readable.from([lines.join('')]), client.query(copyFrom(`COPY ${stage} (${spec.columns.map((c) => c[0]).join(', ')}) FROM STDIN`)));
+  const cols = spec.columns.map((c) => c[0]);
+  const conflict = spec.conflictKey === null ? '' : `ON CONFLICT (${spec.conflictKey}) DO NOTHING`;
+  const idColumn = spec.columns[spec.identity][0];
+  const sql = `INSERT INTO ${spec.table} (${[...cols, ...spec.constants.map((c) => c[0])].join(', ')})
+    SELECT ${[...cols, ...spec.constants.map(([, t], k) => `$${k + 1}::${t}`)].join(', ')} FROM ${stage} ${conflict} RETURNING ${idColumn}`;
+  const result = await client.query(sql, spec.constants.map((c) => (c[2] === undefined ? null : c[2])));
+  // Within one transaction the stage is reused chunk after chunk; ON COMMIT clears it otherwise.
+  await client.query(`TRUNCATE ${stage}`);
+  return result.rows.map((r: Record<string, unknown>) => r[idColumn]);
 }
 
 /** 1 for each row whose identity came back from `RETURNING`; the same row twice in one call counts once. */
@@ -188,6 +242,11 @@ export class PostgresAdapter implements DialectAdapter {
     const out = new Uint8Array(rows.length);
     if (!rows.length) return out;
     const idColumn = spec.columns[spec.identity][0];
+    const client = (tx as ClientRunner).client;
+    if (client) {
+      markInserted(out, rows, spec.identity, await copyInsert(client, spec, rows));
+      return out;
+    }
     const returned = await this.insertMany(tx, {
       table: spec.table,
       columns: [...spec.columns, ...spec.constants.map(([c, t]) => [c, t] as [string, string])],
