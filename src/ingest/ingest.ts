@@ -4,6 +4,7 @@ import { UserError, errorMessage } from '../errors.js';
 import { fmt, type Logger } from '../log.js';
 import { finishFastLoad, incompleteLoadMessage, loadCursors, startFastLoad, writeIngestTransaction, type CursorRow } from '../store/ingest-repo.js';
 import type { Store } from '../store/store.js';
+import { Mutex } from '../store/mutex.js';
 import { escapeControl } from '../text.js';
 import { detectCompression, findLogFiles, FOLDER_PATTERNS, hashFirstLine } from './reader.js';
 import { isFinished, LIVE_FILE_QUIET_MS, sniffNotJson, type FileFailure, type HeldBackReason } from './file-kind.js';
@@ -179,52 +180,64 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
     await startFastLoad(store.db, store.target.display);
   }
 
-  // Started on the first file that is read: a delta run over unchanged files needs none.
-  let parser: Parser | null = null;
-  try {
-  for (const path of found.files) {
-    if (opts.signal?.aborted) { s.interrupted = true; break; }
-    const shown = escapeControl(path);
-    s.currentFile = path;
-    let plan: FilePlan;
+  // Files load in lanes, one per write connection (two on PostgreSQL), each file in order on its lane.
+  const lanes = Math.max(1, Math.min(store.db.writeConnections, found.files.length));
+  const finishLock = lanes > 1 ? new Mutex() : undefined;
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    // Started on the first file that is read: a delta run over unchanged files needs none.
+    let parser: Parser | null = null;
     try {
-      plan = await planFile(path, opts.mode, cursors, byIdentity);
-      const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
-      if (notJson) {
-        // Named in the run's final error line; one line per file, not two.
-        fail(notJson, false);
-        s.bytesRead += plan.size;
-        continue;
+      while (next < found.files.length && !s.interrupted) {
+        const path = found.files[next++];
+        if (opts.signal?.aborted) { s.interrupted = true; return; }
+        const shown = escapeControl(path);
+        s.currentFile = path;
+        let plan: FilePlan;
+        try {
+          plan = await planFile(path, opts.mode, cursors, byIdentity);
+          const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
+          if (notJson) {
+            // Named in the run's final error line; one line per file, not two.
+            fail(notJson, false);
+            s.bytesRead += plan.size;
+            continue;
+          }
+        } catch (err) {
+          fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
+          continue;
+        }
+        if (plan.skip) {
+          s.filesSkipped++;
+          s.filesDone++;
+          s.bytesRead += plan.size;
+          logger.debug(`${shown}: unchanged since the last run`);
+          progress();
+          continue;
+        }
+        const bytes = { counted: 0 };
+        try {
+          parser ??= createParser(opts.parseInThread);
+          await loadFile(store, plan, { ...opts, batchSize, ingestId, parser, finishLock }, s, bytes, progress);
+          s.filesDone++;
+          s.files++;
+          logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
+        } catch (err) {
+          if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; return; }
+          fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
+        }
+        s.bytesRead += plan.size - bytes.counted;
+        progress();
       }
-    } catch (err) {
-      fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
-      continue;
+    } finally {
+      await parser?.close();
     }
-    if (plan.skip) {
-      s.filesSkipped++;
-      s.filesDone++;
-      s.bytesRead += plan.size;
-      logger.debug(`${shown}: unchanged since the last run`);
-      progress();
-      continue;
-    }
-    const bytesBefore = s.bytesRead;
-    try {
-      parser ??= createParser(opts.parseInThread);
-      await loadFile(store, plan, { ...opts, batchSize, ingestId, parser }, s, progress);
-      s.filesDone++;
-      s.files++;
-      logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
-    } catch (err) {
-      if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; break; }
-      fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
-    }
-    s.bytesRead = bytesBefore + plan.size;
-    progress();
-  }
-  } finally {
-    await parser?.close();
-  }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  // Lanes finish files out of order: report failures in the order the files were found.
+  const order = new Map(found.files.map((f, i) => [f, i]));
+  s.failures.sort((x, y) => (order.get(x.path) ?? 0) - (order.get(y.path) ?? 0));
+  s.filesFailed = s.failures.map((f) => f.path);
   if (opts.fast) {
     if (s.interrupted) throw new UserError(`interrupted: ${incompleteLoadMessage(store.target.display)}`, 130);
     // Copies of one event (the same log under two names) all went in; the key is built now.
@@ -241,8 +254,10 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
 async function loadFile(
   store: Store,
   plan: FilePlan,
-  opts: IngestOptions & { batchSize: number; ingestId: string; parser: Parser },
+  opts: IngestOptions & { batchSize: number; ingestId: string; parser: Parser; finishLock?: Mutex },
   s: IngestSummary,
+  /** This file's bytes already added to s.bytesRead. */
+  bytes: { counted: number },
   progress: () => void,
 ): Promise<void> {
   const { path } = plan;
@@ -250,7 +265,6 @@ async function loadFile(
     path, startOffset: plan.startOffset, finished: plan.finished, loadCompleteTail: plan.loadCompleteTail, sensor: opts.sensor, batchSize: opts.batchSize,
   });
   const file = { source: path, sourceInode: plan.inode, sourceGeneration: plan.generation };
-  const bytesAtStart = s.bytesRead;
   let lastEnd = plan.startOffset;
   let finished = false;
   let interrupted = false;
@@ -260,7 +274,7 @@ async function loadFile(
 
   try {
     while (!finished && !interrupted) {
-      const r = await writeIngestTransaction<WireEvent>(store.db, { ingestId: opts.ingestId, summary: newSummary, dedupe: !opts.fast }, async (w) => {
+      const r = await writeIngestTransaction<WireEvent>(store.db, { ingestId: opts.ingestId, summary: newSummary, dedupe: !opts.fast, finishLock: opts.finishLock }, async (w) => {
         let n = 0;
         // One write in flight while the parser works on the next chunks (on its own thread when it can).
         let pending: Promise<unknown> | null = null;
@@ -277,7 +291,9 @@ async function loadFile(
           s.eventsRead += chunk.lines - (held ? 1 : 0);
           s.deadLettered += chunk.deadLetters.length;
           s.cleaned += chunk.cleaned;
-          s.bytesRead = bytesAtStart + Math.min(plan.size, lastEnd - plan.startOffset);
+          const counted = Math.max(bytes.counted, Math.min(plan.size, lastEnd - plan.startOffset));
+          s.bytesRead += counted - bytes.counted;
+          bytes.counted = counted;
           progress();
         }
         if (pending) await pending;
@@ -305,7 +321,7 @@ async function loadFile(
   if (shrunk) {
     // A compressed file shorter than its cursor: replaced; read it again from the start.
     opts.logger.debug(`${escapeControl(path)}: shorter than at the last run; reading it again from the start`);
-    await loadFile(store, { ...plan, startOffset: 0, generation: plan.generation + 1, firstLineHash: await hashFirstLine(path) }, opts, s, progress);
+    await loadFile(store, { ...plan, startOffset: 0, generation: plan.generation + 1, firstLineHash: await hashFirstLine(path) }, opts, s, bytes, progress);
     return;
   }
   const readError = src.end?.error ?? null;

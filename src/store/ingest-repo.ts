@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
+import type { Mutex } from './mutex.js';
 import { nowIso } from './time.js';
 
 /** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision); its file is an EventFile. */
@@ -178,14 +179,22 @@ export class IngestBatchWriter<E extends EventRow> {
  */
 export async function writeIngestTransaction<E extends EventRow>(
   db: DialectAdapter,
-  opts: { ingestId: string; summary: () => SummarySink<E>; dedupe?: boolean },
+  opts: { ingestId: string; summary: () => SummarySink<E>; dedupe?: boolean; finishLock?: Mutex },
   fill: (w: IngestBatchWriter<E>) => Promise<CursorRow | null>,
 ): Promise<BatchResult> {
-  return db.transaction(async (tx) => {
-    const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary(), opts.dedupe ?? true);
-    const cursor = await fill(w);
-    return w.finish(cursor);
-  });
+  let release: (() => void) | null = null;
+  try {
+    return await db.transaction(async (tx) => {
+      const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary(), opts.dedupe ?? true);
+      const cursor = await fill(w);
+      // Files loading side by side write their events at once but their summaries one at a time,
+      // held to the commit: summary rows are then never locked by two transactions in turn (no deadlock).
+      if (opts.finishLock) release = await opts.finishLock.lock();
+      return w.finish(cursor);
+    });
+  } finally {
+    (release as (() => void) | null)?.();
+  }
 }
 
 async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDelta[]): Promise<number> {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { UsageError, errorMessage } from '../../errors.js';
 import type { ColumnTypes, Migration } from '../migrations.js';
+import { Mutex } from '../mutex.js';
 import type { Database as Schema } from '../schema.js';
 import type { BulkInsert, BulkUpsert, DialectAdapter, NewRowsInsert, SqlRunner } from './types.js';
 
@@ -25,19 +26,6 @@ const TYPES: ColumnTypes = {
 
 /** raw_events' identity as migration 1 wrote it, with the comment lines before it. */
 const EVENT_IDENTITY_CONSTRAINT = /,(\s*--[^\n]*\n)*\s*CONSTRAINT raw_events_identity UNIQUE \(event_timestamp, payload_hash\)/;
-
-/** Serialises async transactions on the one connection this process has. */
-class Mutex {
-  #tail: Promise<void> = Promise.resolve();
-  async lock(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((r) => (release = r));
-    const prev = this.#tail;
-    this.#tail = prev.then(() => next);
-    await prev;
-    return release;
-  }
-}
 
 function bindable(params: readonly unknown[]): unknown[] {
   for (const p of params) {
@@ -66,6 +54,8 @@ function createPrivateFile(file: string): void {
 export class SqliteAdapter implements DialectAdapter {
   readonly name = 'sqlite' as const;
   readonly types = TYPES;
+  /** One connection: files load one after another. */
+  readonly writeConnections = 1;
   readonly kysely: Kysely<Schema>;
   readonly raw: Database.Database;
   readonly file: string;

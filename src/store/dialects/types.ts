@@ -52,6 +52,8 @@ export interface BulkUpsert extends BulkInsert {
 export interface DialectAdapter extends SqlRunner {
   readonly name: DialectName;
   readonly types: ColumnTypes;
+  /** Files the loader may write at once, each in its own transactions. */
+  readonly writeConnections: number;
   readonly kysely: Kysely<Database>;
   /** One transaction; on SQLite callers in this process are serialised (one connection). */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
