@@ -184,56 +184,56 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
   const lanes = Math.max(1, Math.min(store.db.writeConnections, found.files.length));
   const finishLock = lanes > 1 ? new Mutex() : undefined;
   let next = 0;
+  // One parser for all lanes, started on the first file that is read: a delta run over unchanged files needs none.
+  let parser: Parser | null = null;
   const lane = async (): Promise<void> => {
-    // Started on the first file that is read: a delta run over unchanged files needs none.
-    let parser: Parser | null = null;
-    try {
-      while (next < found.files.length && !s.interrupted) {
-        const path = found.files[next++];
-        if (opts.signal?.aborted) { s.interrupted = true; return; }
-        const shown = escapeControl(path);
-        s.currentFile = path;
-        let plan: FilePlan;
-        try {
-          plan = await planFile(path, opts.mode, cursors, byIdentity);
-          const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
-          if (notJson) {
-            // Named in the run's final error line; one line per file, not two.
-            fail(notJson, false);
-            s.bytesRead += plan.size;
-            continue;
-          }
-        } catch (err) {
-          fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
-          continue;
-        }
-        if (plan.skip) {
-          s.filesSkipped++;
-          s.filesDone++;
+    while (next < found.files.length && !s.interrupted) {
+      const path = found.files[next++];
+      if (opts.signal?.aborted) { s.interrupted = true; return; }
+      const shown = escapeControl(path);
+      s.currentFile = path;
+      let plan: FilePlan;
+      try {
+        plan = await planFile(path, opts.mode, cursors, byIdentity);
+        const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
+        if (notJson) {
+          // Named in the run's final error line; one line per file, not two.
+          fail(notJson, false);
           s.bytesRead += plan.size;
-          logger.debug(`${shown}: unchanged since the last run`);
-          progress();
           continue;
         }
-        const bytes = { counted: 0 };
-        try {
-          parser ??= createParser(opts.parseInThread);
-          await loadFile(store, plan, { ...opts, batchSize, ingestId, parser, finishLock }, s, bytes, progress);
-          s.filesDone++;
-          s.files++;
-          logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
-        } catch (err) {
-          if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; return; }
-          fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
-        }
-        s.bytesRead += plan.size - bytes.counted;
-        progress();
+      } catch (err) {
+        fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
+        continue;
       }
-    } finally {
-      await parser?.close();
+      if (plan.skip) {
+        s.filesSkipped++;
+        s.filesDone++;
+        s.bytesRead += plan.size;
+        logger.debug(`${shown}: unchanged since the last run`);
+        progress();
+        continue;
+      }
+      const bytes = { counted: 0 };
+      try {
+        parser ??= createParser(opts.parseInThread);
+        await loadFile(store, plan, { ...opts, batchSize, ingestId, parser, finishLock }, s, bytes, progress);
+        s.filesDone++;
+        s.files++;
+        logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
+      } catch (err) {
+        if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; return; }
+        fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
+      }
+      s.bytesRead += plan.size - bytes.counted;
+      progress();
     }
   };
-  await Promise.all(Array.from({ length: lanes }, lane));
+  try {
+    await Promise.all(Array.from({ length: lanes }, lane));
+  } finally {
+    await (parser as Parser | null)?.close(); // assigned inside the lanes
+  }
   // Lanes finish files out of order: report failures in the order the files were found.
   const order = new Map(found.files.map((f, i) => [f, i]));
   s.failures.sort((x, y) => (order.get(x.path) ?? 0) - (order.get(y.path) ?? 0));

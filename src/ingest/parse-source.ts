@@ -23,9 +23,9 @@ export const WRITE_CHUNK = 1000;
 const CHUNK_BYTES = 4 * 2 ** 20;
 /**
  * Parsed chunks that may wait for the writer: the parser's lead, and the bound on its memory
- * (16 × ≤ 1000 lines ≈ 16 MB). It must outlast a COMMIT, which blocks the writer's thread.
+ * (8 × ≤ 1000 lines ≈ 8 MB per file being loaded). It must outlast a COMMIT, which blocks the writer's thread.
  */
-export const CHUNKS_IN_FLIGHT = 16;
+export const CHUNKS_IN_FLIGHT = 8;
 
 /** What the parser needs to know about a file it reads. */
 export interface FileJob {
@@ -228,16 +228,19 @@ type FromWorker =
   | { type: 'end'; id: number; end: FileEnd }
   | { type: 'failed'; id: number; message: string };
 
-/** Parsing on a worker thread; one worker serves the whole run, file after file. */
+/**
+ * Parsing on a worker thread; one worker serves the whole run and every file being loaded (a
+ * second worker gains nothing on two cores and adds a heap).
+ */
 class WorkerParser implements Parser {
   readonly #worker: Worker;
   #nextId = 0;
-  #current: { id: number; onMessage(m: FromWorker): void; onError(err: unknown): void } | null = null;
+  readonly #jobs = new Map<number, { onMessage(m: FromWorker): void; onError(err: unknown): void }>();
 
   constructor(script: URL) {
     this.#worker = new Worker(script);
-    this.#worker.on('message', (m: FromWorker) => { if (this.#current?.id === m.id) this.#current.onMessage(m); });
-    this.#worker.on('error', (err) => this.#current?.onError(err));
+    this.#worker.on('message', (m: FromWorker) => this.#jobs.get(m.id)?.onMessage(m));
+    this.#worker.on('error', (err) => { for (const j of this.#jobs.values()) j.onError(err); });
   }
 
   open(job: FileJob): ChunkSource {
@@ -258,7 +261,7 @@ class WorkerParser implements Parser {
         else if (source.end !== null) resolve(null);
         else waiter = { resolve, reject };
       }),
-      cancel: () => worker.postMessage({ type: 'cancel', id }),
+      cancel: () => { this.#jobs.delete(id); worker.postMessage({ type: 'cancel', id }); },
     };
     const settle = () => {
       const w = waiter;
@@ -266,22 +269,24 @@ class WorkerParser implements Parser {
       waiter = null;
       void source.next().then(w.resolve, w.reject);
     };
-    this.#current = {
-      id,
+    this.#jobs.set(id, {
       onMessage: (m) => {
         if (m.type === 'chunk') queue.push(m.chunk);
-        else if (m.type === 'end') source.end = m.end;
-        else failure = new Error(m.message);
+        else {
+          if (m.type === 'end') source.end = m.end;
+          else failure = new Error(m.message);
+          this.#jobs.delete(id);
+        }
         settle();
       },
       onError: (err) => { failure = err; settle(); },
-    };
+    });
     worker.postMessage({ type: 'job', id, job, credits: CHUNKS_IN_FLIGHT });
     return source;
   }
 
   async close(): Promise<void> {
-    this.#current = null;
+    this.#jobs.clear();
     await this.#worker.terminate();
   }
 }

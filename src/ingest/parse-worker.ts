@@ -13,11 +13,12 @@ type ToWorker =
   | { type: 'cancel'; id: number };
 
 const port = parentPort!;
-let current: { id: number; credits: number; cancelled: boolean; wake: (() => void) | null } | null = null;
+/** Jobs under way: one per file the main thread is loading (two at once on PostgreSQL). */
+const jobs = new Map<number, { credits: number; cancelled: boolean; wake: (() => void) | null }>();
 
 async function run(id: number, job: FileJob, credits: number): Promise<void> {
-  const state = { id, credits, cancelled: false, wake: null as (() => void) | null };
-  current = state;
+  const state = { credits, cancelled: false, wake: null as (() => void) | null };
+  jobs.set(id, state);
   try {
     const it = fileChunks(job);
     for (;;) {
@@ -30,15 +31,18 @@ async function run(id: number, job: FileJob, credits: number): Promise<void> {
     }
   } catch (err) {
     port.postMessage({ type: 'failed', id, message: errorMessage(err) });
+  } finally {
+    jobs.delete(id);
   }
 }
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'job') { void run(m.id, m.job, m.credits); return; }
-  if (current === null || current.id !== m.id) return;
-  if (m.type === 'credit') current.credits++;
-  else current.cancelled = true;
-  const w = current.wake;
-  current.wake = null;
+  const state = jobs.get(m.id);
+  if (state === undefined) return;
+  if (m.type === 'credit') state.credits++;
+  else state.cancelled = true;
+  const w = state.wake;
+  state.wake = null;
   w?.();
 });
