@@ -22,12 +22,13 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { UserError, errorMessage } from '../errors.js';
 import { fmt, notice, type Logger } from '../log.js';
-import { loadCursors, writeIngestTransaction, type BatchResult, type DeadLetterRow, type EventRow } from '../store/ingest-repo.js';
+import { loadCursors, writeIngestTransaction, type BatchResult } from '../store/ingest-repo.js';
 import type { Store } from '../store/store.js';
 import { escapeControl } from '../text.js';
 import { isFinished } from './file-kind.js';
 import { findByInode, firstLineHashOf, handlePath, inodeKey } from './follow-file.js';
-import { DEFAULT_BATCH_SIZE, ingest, LineSource, parseRecords, WRITE_CHUNK, type FilePlan, type HeldLine, type IngestSummary } from './ingest.js';
+import { DEFAULT_BATCH_SIZE, ingest, type FilePlan, type IngestSummary } from './ingest.js';
+import { LineSource, parseChunk, WRITE_CHUNK, type FileJob, type HeldLine, type WireEvent } from './parse-source.js';
 import { detectCompression, findLogFiles, hashFirstLine, readLines } from './reader.js';
 import { SummaryBuilder, type SummarisableEvent } from './summarise.js';
 
@@ -98,7 +99,6 @@ export interface FollowStats {
   watching: boolean;
 }
 
-type Row = EventRow & SummarisableEvent;
 
 /** A file being read through an open handle. */
 interface Tail {
@@ -469,11 +469,13 @@ export class Follower {
       skip: false, finished, loadCompleteTail: finished,
     };
     const src = new LineSource(readLines(path, { startOffset: t.offset, yieldPartial: true }));
+    const job: FileJob = { path: t.name, startOffset: t.offset, finished, loadCompleteTail: finished, sensor: this.#opts.sensor, batchSize: this.#batchSize };
+    const file = { source: t.name, sourceInode: t.inode, sourceGeneration: t.generation };
     const state = { eof: false, stop: false, shrunk: false, held: null as HeldLine | null, lastEnd: t.offset, read: 0, dead: 0 };
     while (!state.eof && !state.stop) {
       state.read = 0;
       state.dead = 0;
-      const r = await writeIngestTransaction<Row>(this.#store.db, { ingestId: this.#ingestId, summary: () => new SummaryBuilder() }, async (w) => {
+      const r = await writeIngestTransaction<WireEvent>(this.#store.db, { ingestId: this.#ingestId, summary: () => new SummaryBuilder() }, async (w) => {
         const began = Date.now();
         let n = 0;
         let pending: Promise<unknown> | null = null;
@@ -481,16 +483,17 @@ export class Follower {
           if (this.#opts.signal.aborted) { state.stop = true; break; }
           const recs = await src.take(Math.min(WRITE_CHUNK, this.#batchSize - n));
           if (recs === null) { state.eof = true; break; }
-          const events: Row[] = [];
-          const deadLetters: DeadLetterRow[] = [];
-          state.held = parseRecords(recs, plan, this.#opts.sensor, events, deadLetters, this.#totals);
+          const chunk = parseChunk(recs, job);
+          state.held = chunk.held;
+          this.#totals.cleaned += chunk.cleaned;
+          if (chunk.held) this.#totals.heldBack[chunk.held.reason]++;
           if (pending) await pending;
-          pending = w.write(events, deadLetters);
+          pending = w.write(file, chunk.events, chunk.deadLetters);
           pending.catch(() => {}); // awaited below
           n += recs.length;
-          state.lastEnd = state.held ? state.held.rec.offset : recs[recs.length - 1].end;
+          state.lastEnd = chunk.lastEnd;
           state.read += recs.length - (state.held ? 1 : 0);
-          state.dead += deadLetters.length;
+          state.dead += chunk.deadLetters.length;
         }
         if (pending) await pending;
         if (state.eof && src.error === null && src.summary?.shrunk) { state.shrunk = true; return null; }

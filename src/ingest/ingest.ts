@@ -2,14 +2,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import { UserError, errorMessage } from '../errors.js';
 import { fmt, type Logger } from '../log.js';
-import { loadCursors, writeIngestTransaction, type CursorRow, type DeadLetterRow, type EventRow } from '../store/ingest-repo.js';
+import { finishFastLoad, incompleteLoadMessage, loadCursors, startFastLoad, writeIngestTransaction, type CursorRow } from '../store/ingest-repo.js';
 import type { Store } from '../store/store.js';
-import { isoMicros } from '../store/time.js';
+import { Mutex } from '../store/mutex.js';
 import { escapeControl } from '../text.js';
-import { detectCompression, findLogFiles, FOLDER_PATTERNS, hashFirstLine, readLines, type LineReader, type LineRecord, type ReadSummary } from './reader.js';
+import { detectCompression, findLogFiles, FOLDER_PATTERNS, hashFirstLine } from './reader.js';
 import { isFinished, LIVE_FILE_QUIET_MS, sniffNotJson, type FileFailure, type HeldBackReason } from './file-kind.js';
-import { isDeadLetter, parseLine, tooLongDeadLetter, type DeadLetter, type ParsedEvent } from './parse.js';
-import { SummaryBuilder, type SummarisableEvent } from './summarise.js';
+import { createParser, type HeldLine, type Parser, type WireEvent } from './parse-source.js';
+import { SummaryBuilder } from './summarise.js';
 
 /** Events per transaction unless told otherwise: large, because SQLite pays per commit (WAL checkpoints). */
 export const DEFAULT_BATCH_SIZE = 50_000;
@@ -26,6 +26,13 @@ export interface IngestOptions {
   batchSize?: number;
   logger: Logger;
   signal?: AbortSignal;
+  /**
+   * A first load into an empty database (bulk only): the journal off and raw_events' unique key
+   * built after the load. Not crash-safe: until it ends the database is marked incomplete.
+   */
+  fast?: boolean;
+  /** Parse in this thread instead of a worker thread (the worker is used when its compiled script exists). */
+  parseInThread?: boolean;
   onProgress?: (p: IngestProgress) => void;
 }
 
@@ -83,14 +90,6 @@ export interface FilePlan {
   loadCompleteTail: boolean;
 }
 
-
-type Row = EventRow & SummarisableEvent;
-
-/**
- * Lines parsed and written per statement. Small enough that a chunk's objects die young (peak RSS
- * stays low), large enough that a PostgreSQL round trip carries many rows.
- */
-export const WRITE_CHUNK = 1000;
 
 const identityKey = (inode: string, firstLineHash: string) => `${inode}\u0001${firstLineHash}`;
 
@@ -175,46 +174,76 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
     s.failures.push({ ...f, message });
     if (log) logger.error(message);
   };
-  logger.info(`Loading ${fmt(found.files.length)} file(s) in ${opts.mode} mode into ${store.target.display}`);
+  logger.info(`Loading ${fmt(found.files.length)} file(s) in ${opts.mode} mode${opts.fast ? ' (--fast)' : ''} into ${store.target.display}`);
+  if (opts.fast) {
+    if (opts.mode !== 'bulk') throw new UserError('--fast is for a first bulk load only', 2);
+    await startFastLoad(store.db, store.target.display);
+  }
 
-  for (const path of found.files) {
-    if (opts.signal?.aborted) { s.interrupted = true; break; }
-    const shown = escapeControl(path);
-    s.currentFile = path;
-    let plan: FilePlan;
-    try {
-      plan = await planFile(path, opts.mode, cursors, byIdentity);
-      const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
-      if (notJson) {
-        // Named in the run's final error line; one line per file, not two.
-        fail(notJson, false);
-        s.bytesRead += plan.size;
+  // Files load in lanes, one per write connection (two on PostgreSQL), each file in order on its lane.
+  const lanes = Math.max(1, Math.min(store.db.writeConnections, found.files.length));
+  const finishLock = lanes > 1 ? new Mutex() : undefined;
+  let next = 0;
+  // One parser for all lanes, started on the first file that is read: a delta run over unchanged files needs none.
+  let parser: Parser | null = null;
+  const lane = async (): Promise<void> => {
+    while (next < found.files.length && !s.interrupted) {
+      const path = found.files[next++];
+      if (opts.signal?.aborted) { s.interrupted = true; return; }
+      const shown = escapeControl(path);
+      s.currentFile = path;
+      let plan: FilePlan;
+      try {
+        plan = await planFile(path, opts.mode, cursors, byIdentity);
+        const notJson = plan.skip || plan.startOffset > 0 ? null : await sniffNotJson(path);
+        if (notJson) {
+          // Named in the run's final error line; one line per file, not two.
+          fail(notJson, false);
+          s.bytesRead += plan.size;
+          continue;
+        }
+      } catch (err) {
+        fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
         continue;
       }
-    } catch (err) {
-      fail({ path, reason: 'read_error', message: `Cannot read ${path}: ${errorMessage(err)}` }, true);
-      continue;
-    }
-    if (plan.skip) {
-      s.filesSkipped++;
-      s.filesDone++;
-      s.bytesRead += plan.size;
-      logger.debug(`${shown}: unchanged since the last run`);
+      if (plan.skip) {
+        s.filesSkipped++;
+        s.filesDone++;
+        s.bytesRead += plan.size;
+        logger.debug(`${shown}: unchanged since the last run`);
+        progress();
+        continue;
+      }
+      const bytes = { counted: 0 };
+      try {
+        parser ??= createParser(opts.parseInThread);
+        await loadFile(store, plan, { ...opts, batchSize, ingestId, parser, finishLock }, s, bytes, progress);
+        s.filesDone++;
+        s.files++;
+        logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
+      } catch (err) {
+        if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; return; }
+        fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
+      }
+      s.bytesRead += plan.size - bytes.counted;
       progress();
-      continue;
     }
-    const bytesBefore = s.bytesRead;
-    try {
-      await loadFile(store, plan, { ...opts, batchSize, ingestId }, s, progress);
-      s.filesDone++;
-      s.files++;
-      logger.info(`${shown}: done (${fmt(s.eventsRead)} events read so far)`);
-    } catch (err) {
-      if (err instanceof UserError && err.exitCode === 130) { s.interrupted = true; break; }
-      fail({ path, reason: 'read_error', message: `Failed to load ${path}: ${errorMessage(err)} (what was read before the error is stored)` }, true);
-    }
-    s.bytesRead = bytesBefore + plan.size;
-    progress();
+  };
+  try {
+    await Promise.all(Array.from({ length: lanes }, lane));
+  } finally {
+    await (parser as Parser | null)?.close(); // assigned inside the lanes
+  }
+  // Lanes finish files out of order: report failures in the order the files were found.
+  const order = new Map(found.files.map((f, i) => [f, i]));
+  s.failures.sort((x, y) => (order.get(x.path) ?? 0) - (order.get(y.path) ?? 0));
+  s.filesFailed = s.failures.map((f) => f.path);
+  if (opts.fast) {
+    if (s.interrupted) throw new UserError(`interrupted: ${incompleteLoadMessage(store.target.display)}`, 130);
+    // Copies of one event (the same log under two names) all went in; the key is built now.
+    const copies = await finishFastLoad(store.db);
+    s.inserted -= copies;
+    s.duplicates += copies;
   }
   s.currentFile = null;
   s.elapsedSeconds = (Date.now() - started) / 1000;
@@ -222,104 +251,20 @@ export async function ingest(store: Store, opts: IngestOptions): Promise<IngestS
   return s;
 }
 
-/** Lines from a reader in pieces of at most `max`; a read error ends the lines and is kept for later. */
-export class LineSource {
-  readonly #reader: LineReader;
-  readonly #it: AsyncIterator<LineRecord[]>;
-  #buf: LineRecord[] = [];
-  #pos = 0;
-  error: unknown = null;
-
-  constructor(reader: LineReader) {
-    this.#reader = reader;
-    this.#it = reader.batches()[Symbol.asyncIterator]();
-  }
-
-  get summary(): ReadSummary | null {
-    return this.#reader.summary;
-  }
-
-  /** Up to `max` records, or null at the end of the file (or at a read error). */
-  async take(max: number): Promise<LineRecord[] | null> {
-    while (this.#pos >= this.#buf.length) {
-      if (this.error !== null) return null;
-      try {
-        const r = await this.#it.next();
-        if (r.done) return null;
-        this.#buf = r.value;
-        this.#pos = 0;
-      } catch (err) {
-        this.error = err;
-        return null;
-      }
-    }
-    const end = Math.min(this.#buf.length, this.#pos + max);
-    const out = this.#pos === 0 && end === this.#buf.length ? this.#buf : this.#buf.slice(this.#pos, end);
-    this.#pos = end;
-    return out;
-  }
-}
-
-/** The parser's ISO text is already the stored form in the common case (microseconds, Z). */
-function storedTimestamp(iso: string): string {
-  return iso.length === 27 && iso.charCodeAt(26) === 90 && iso.charCodeAt(19) === 46 ? iso : isoMicros(iso);
-}
-
-export interface HeldLine { rec: LineRecord; reason: HeldBackReason }
-
-/**
- * What to do with a file's last line when it has no newline. Complete JSON is loaded when the
- * plan says so; a fragment is held back while the file may grow and dead-lettered once it is
- * finished. Returns the parse result to store, or the reason it is held back.
- */
-function unterminatedLine(rec: LineRecord, plan: FilePlan, sensor: string | undefined): ParsedEvent | DeadLetter | HeldBackReason {
-  const parsed = rec.tooLong ? null : parseLine(rec.line, { source: plan.path, offset: rec.offset, sensorOverride: sensor });
-  const fragment = parsed === null || (isDeadLetter(parsed) && parsed.reason === 'invalid_json');
-  if (!fragment) return plan.loadCompleteTail ? parsed : 'live_file';
-  if (!plan.finished) return 'incomplete_line';
-  const d = parsed ?? tooLongDeadLetter(rec, plan.path);
-  return { ...d, reason: 'truncated_line', detail: `last line of a finished file has no newline and is not complete JSON (${rec.length} bytes)` };
-}
-
-/** Parses a piece of lines into events and dead letters; returns the held-back last line, if any. */
-export function parseRecords(
-  recs: LineRecord[], plan: FilePlan, sensor: string | undefined, events: Row[], deadLetters: DeadLetterRow[], s: IngestSummary,
-): HeldLine | null {
-  const path = plan.path;
-  let held: HeldLine | null = null;
-  for (const rec of recs) {
-    let parsed: ParsedEvent | DeadLetter;
-    if (rec.partial) {
-      const r = unterminatedLine(rec, plan, sensor);
-      if (typeof r === 'string') { held = { rec, reason: r }; continue; }
-      parsed = r;
-    } else {
-      parsed = rec.tooLong ? tooLongDeadLetter(rec, path) : parseLine(rec.line, { source: path, offset: rec.offset, sensorOverride: sensor });
-    }
-    if (isDeadLetter(parsed)) {
-      deadLetters.push({ source: path, sourceOffset: parsed.offset, reason: parsed.reason, detail: parsed.detail, rawLine: parsed.rawLine, rawHash: parsed.rawHash });
-      continue;
-    }
-    if (parsed.cleaned.length > 0) s.cleaned++;
-    events.push({
-      source: path, sourceOffset: rec.offset, sourceInode: plan.inode, sourceGeneration: plan.generation,
-      sensor: parsed.sensor, sessionId: parsed.sessionId, eventType: parsed.eventType, eventTimestamp: storedTimestamp(parsed.timestamp),
-      srcIp: parsed.srcIp, payload: parsed.payload, payloadHash: parsed.payloadHash, parsed,
-    });
-  }
-  return held;
-}
-
 async function loadFile(
   store: Store,
   plan: FilePlan,
-  opts: IngestOptions & { batchSize: number; ingestId: string },
+  opts: IngestOptions & { batchSize: number; ingestId: string; parser: Parser; finishLock?: Mutex },
   s: IngestSummary,
+  /** This file's bytes already added to s.bytesRead. */
+  bytes: { counted: number },
   progress: () => void,
 ): Promise<void> {
   const { path } = plan;
-  const src = new LineSource(readLines(path, { startOffset: plan.startOffset, yieldPartial: true }));
-  const bytesAtStart = s.bytesRead;
+  const src = opts.parser.open({
+    path, startOffset: plan.startOffset, finished: plan.finished, loadCompleteTail: plan.loadCompleteTail, sensor: opts.sensor, batchSize: opts.batchSize,
+  });
+  const file = { source: path, sourceInode: plan.inode, sourceGeneration: plan.generation };
   let lastEnd = plan.startOffset;
   let finished = false;
   let interrupted = false;
@@ -327,60 +272,66 @@ async function loadFile(
   let held: HeldLine | null = null;
   const newSummary = () => new SummaryBuilder();
 
-  while (!finished && !interrupted) {
-    const r = await writeIngestTransaction<Row>(store.db, { ingestId: opts.ingestId, summary: newSummary }, async (w) => {
-      let n = 0;
-      // One write in flight while the next piece is read and parsed (the database works meanwhile).
-      let pending: Promise<unknown> | null = null;
-      while (n < opts.batchSize) {
-        if (opts.signal?.aborted) { interrupted = true; break; }
-        const recs = await src.take(Math.min(WRITE_CHUNK, opts.batchSize - n));
-        if (recs === null) { finished = true; break; }
-        const events: Row[] = [];
-        const deadLetters: DeadLetterRow[] = [];
-        held = parseRecords(recs, plan, opts.sensor, events, deadLetters, s);
+  try {
+    while (!finished && !interrupted) {
+      const r = await writeIngestTransaction<WireEvent>(store.db, { ingestId: opts.ingestId, summary: newSummary, dedupe: !opts.fast, finishLock: opts.finishLock }, async (w) => {
+        let n = 0;
+        // One write in flight while the parser works on the next chunks (on its own thread when it can).
+        let pending: Promise<unknown> | null = null;
+        while (n < opts.batchSize) {
+          if (opts.signal?.aborted) { interrupted = true; break; }
+          const chunk = await src.next();
+          if (chunk === null) { finished = true; break; }
+          held = chunk.held;
+          if (pending) await pending;
+          pending = w.write(file, chunk.events, chunk.deadLetters);
+          pending.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+          n += chunk.lines;
+          lastEnd = chunk.lastEnd;
+          s.eventsRead += chunk.lines - (held ? 1 : 0);
+          s.deadLettered += chunk.deadLetters.length;
+          s.cleaned += chunk.cleaned;
+          const counted = Math.max(bytes.counted, Math.min(plan.size, lastEnd - plan.startOffset));
+          s.bytesRead += counted - bytes.counted;
+          bytes.counted = counted;
+          progress();
+        }
         if (pending) await pending;
-        pending = w.write(events, deadLetters);
-        pending.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
-        n += recs.length;
-        // A held-back line is always the file's last: the cursor stays at its start.
-        lastEnd = held ? held.rec.offset : recs[recs.length - 1].end;
-        s.eventsRead += recs.length - (held ? 1 : 0);
-        s.deadLettered += deadLetters.length;
-        s.bytesRead = bytesAtStart + Math.min(plan.size, lastEnd - plan.startOffset);
-        progress();
-      }
-      if (pending) await pending;
-      if (finished && src.error === null && src.summary?.shrunk) {
-        shrunk = true;
-        return null;
-      }
-      plan.firstLineHash ??= lastEnd > 0 ? await hashFirstLine(path) : null;
-      // Compressed files are finished once read; plain files may still grow, so the size is kept
-      // for the unchanged-file fast path only when the file was read to its end.
-      const complete = finished && src.error === null && src.summary !== null && held === null;
-      return { source: path, inode: plan.inode, generation: plan.generation, byteOffset: lastEnd, firstLineHash: plan.firstLineHash, sourceSize: complete ? plan.size : null };
-    });
-    s.inserted += r.inserted;
-    s.duplicates += r.duplicates;
-    s.deadLetteredNew += r.deadLettered;
-    s.sessions += r.newSessions;
-    s.newIps += r.newIps;
-    progress();
+        const end = src.end;
+        if (finished && end !== null && end.error === null && end.shrunk) {
+          shrunk = true;
+          return null;
+        }
+        plan.firstLineHash ??= lastEnd > 0 ? await hashFirstLine(path) : null;
+        // Compressed files are finished once read; plain files may still grow, so the size is kept
+        // for the unchanged-file fast path only when the file was read to its end.
+        const complete = finished && end !== null && end.completed && held === null;
+        return { source: path, inode: plan.inode, generation: plan.generation, byteOffset: lastEnd, firstLineHash: plan.firstLineHash, sourceSize: complete ? plan.size : null };
+      });
+      s.inserted += r.inserted;
+      s.duplicates += r.duplicates;
+      s.deadLetteredNew += r.deadLettered;
+      s.sessions += r.newSessions;
+      s.newIps += r.newIps;
+      progress();
+    }
+  } finally {
+    if (!finished) src.cancel();
   }
   if (shrunk) {
     // A compressed file shorter than its cursor: replaced; read it again from the start.
     opts.logger.debug(`${escapeControl(path)}: shorter than at the last run; reading it again from the start`);
-    await loadFile(store, { ...plan, startOffset: 0, generation: plan.generation + 1, firstLineHash: await hashFirstLine(path) }, opts, s, progress);
+    await loadFile(store, { ...plan, startOffset: 0, generation: plan.generation + 1, firstLineHash: await hashFirstLine(path) }, opts, s, bytes, progress);
     return;
   }
-  if (src.error !== null) throw src.error;
+  const readError = src.end?.error ?? null;
+  if (readError !== null) throw new Error(readError);
   const last = held as HeldLine | null; // assigned inside the transaction callback
   if (last) {
     s.partialLines++;
     s.heldBack[last.reason]++;
     const why = last.reason === 'incomplete_line' ? 'is not complete JSON yet' : `has no newline and the file changed in the last ${LIVE_FILE_QUIET_MS / 60_000} minutes`;
-    opts.logger.info(`${escapeControl(path)}: last line (${fmt(last.rec.length)} bytes) ${why}; held back for a later run`);
+    opts.logger.info(`${escapeControl(path)}: last line (${fmt(last.length)} bytes) ${why}; held back for a later run`);
   }
   if (interrupted) throw new UserError('interrupted', 130);
 }

@@ -1,13 +1,12 @@
+import { UsageError } from '../errors.js';
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
 import { lockSessionsForRollups, writeReportFacts, writeReportRollups, type ReportFacts } from './report-facts-repo.js';
+import type { Mutex } from './mutex.js';
 import { nowIso } from './time.js';
 
-/** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision). */
+/** One Cowrie event as stored in raw_events (timestamps already ISO-8601 UTC, micro precision); its file is an EventFile. */
 export interface EventRow {
-  source: string;
   sourceOffset: number;
-  sourceInode: string | null;
-  sourceGeneration: number;
   sensor: string | null;
   sessionId: string | null;
   eventType: string;
@@ -15,6 +14,13 @@ export interface EventRow {
   srcIp: string | null;
   payload: string;
   payloadHash: string;
+}
+
+/** The file a write's events come from (the same for every event of one `write`). */
+export interface EventFile {
+  source: string;
+  sourceInode: string | null;
+  sourceGeneration: number;
 }
 
 export interface SessionDelta {
@@ -91,13 +97,14 @@ export interface BatchResult {
   newIps: number;
 }
 
+/** Per-row columns of raw_events; the file, ingest id and time are constants of a write (EVENT_CONSTANTS). */
 const EVENT_COLUMNS: Array<[string, string]> = [
-  ['source', 'text'], ['source_offset', 'bigint'], ['source_inode', 'text'], ['source_generation', 'integer'],
-  ['sensor', 'text'], ['session_id', 'text'], ['event_type', 'text'], ['event_timestamp', 'timestamptz'],
-  ['src_ip', 'text'], ['payload', 'jsonb'], ['payload_hash', 'text'], ['ingest_id', 'text'], ['ingest_at', 'timestamptz'],
+  ['source_offset', 'bigint'], ['sensor', 'text'], ['session_id', 'text'], ['event_type', 'text'], ['event_timestamp', 'timestamptz'],
+  ['src_ip', 'text'], ['payload', 'jsonb'], ['payload_hash', 'text'],
 ];
+const EVENT_HASH_AT = 7;
 const DEAD_LETTER_COLUMNS: Array<[string, string]> = [
-  ['source', 'text'], ['source_offset', 'bigint'], ['reason', 'text'], ['detail', 'text'], ['raw_line', 'text'], ['raw_hash', 'text'], ['created_at', 'timestamptz'],
+  ['source', 'text'], ['source_offset', 'bigint'], ['reason', 'text'], ['detail', 'text'], ['raw_line', 'text'], ['raw_hash', 'text'],
 ];
 
 /**
@@ -111,47 +118,47 @@ export class IngestBatchWriter<E extends EventRow> {
   readonly #ingestId: string;
   readonly #now = nowIso();
   readonly #summary: SummarySink<E>;
+  readonly #dedupe: boolean;
   #inserted = 0;
   #duplicates = 0;
   #deadLettered = 0;
 
-  constructor(db: DialectAdapter, tx: SqlRunner, ingestId: string, summary: SummarySink<E>) {
+  /** `dedupe: false` (a --fast load): plain inserts, duplicates removed once the load is over (finishFastLoad). */
+  constructor(db: DialectAdapter, tx: SqlRunner, ingestId: string, summary: SummarySink<E>, dedupe = true) {
+    this.#dedupe = dedupe;
     this.#db = db;
     this.#tx = tx;
     this.#ingestId = ingestId;
     this.#summary = summary;
   }
 
-  /** Insert events and dead letters; returns how many events were new. */
-  async write(events: E[], deadLetters: DeadLetterRow[]): Promise<number> {
+  /** Insert events and dead letters; returns how many events were new. Events of one call come from one file. */
+  async write(file: EventFile, events: E[], deadLetters: DeadLetterRow[]): Promise<number> {
     let inserted = 0;
     if (events.length) {
       const rows = new Array<unknown[]>(events.length);
       for (let i = 0; i < events.length; i++) {
         const e = events[i];
-        rows[i] = [e.source, e.sourceOffset, e.sourceInode, e.sourceGeneration, e.sensor, e.sessionId, e.eventType,
-          e.eventTimestamp, e.srcIp, e.payload, e.payloadHash, this.#ingestId, this.#now];
+        rows[i] = [e.sourceOffset, e.sensor, e.sessionId, e.eventType, e.eventTimestamp, e.srcIp, e.payload, e.payloadHash];
       }
-      const hashes = await this.#db.insertMany(this.#tx, {
-        table: 'raw_events', columns: EVENT_COLUMNS, conflict: 'ON CONFLICT (event_timestamp, payload_hash) DO NOTHING', returning: 'payload_hash',
+      const fresh = await this.#db.insertNew(this.#tx, {
+        table: 'raw_events', columns: EVENT_COLUMNS, conflictKey: this.#dedupe ? 'event_timestamp, payload_hash' : null, identity: EVENT_HASH_AT,
+        constants: [
+          ['source', 'text', file.source], ['source_inode', 'text', file.sourceInode], ['source_generation', 'integer', file.sourceGeneration],
+          ['ingest_id', 'text', this.#ingestId], ['ingest_at', 'timestamptz', this.#now],
+        ],
       }, rows);
-      if (hashes.length === events.length) {
-        // Every row went in (the common first load): no need to match hashes.
-        for (const e of events) this.#summary.add(e);
-        inserted = events.length;
-      } else if (hashes.length > 0) {
-        const fresh = new Set(hashes as string[]);
-        // delete(): the same event twice in one batch is inserted (and counted) once.
-        for (const e of events) if (fresh.delete(e.payloadHash)) { this.#summary.add(e); inserted++; }
-      }
+      // Only events actually inserted feed the summaries (the same event twice in a call goes in once).
+      for (let i = 0; i < events.length; i++) if (fresh[i] === 1) { this.#summary.add(events[i]); inserted++; }
       this.#inserted += inserted;
       this.#duplicates += events.length - inserted;
     }
     if (deadLetters.length) {
-      const dl = await this.#db.insertMany(this.#tx, {
-        table: 'dead_letter_events', columns: DEAD_LETTER_COLUMNS, conflict: 'ON CONFLICT (raw_hash) DO NOTHING', returning: 'raw_hash',
-      }, deadLetters.map((d) => [d.source, d.sourceOffset, d.reason, d.detail, d.rawLine, d.rawHash, this.#now]));
-      this.#deadLettered += dl.length;
+      const dl = await this.#db.insertNew(this.#tx, {
+        table: 'dead_letter_events', columns: DEAD_LETTER_COLUMNS, conflictKey: 'raw_hash', identity: 5,
+        constants: [['created_at', 'timestamptz', this.#now]],
+      }, deadLetters.map((d) => [d.source, d.sourceOffset, d.reason, d.detail, d.rawLine, d.rawHash]));
+      for (const v of dl) this.#deadLettered += v;
     }
     return inserted;
   }
@@ -192,15 +199,23 @@ function byKey(s: Summary): Summary {
  */
 export async function writeIngestTransaction<E extends EventRow>(
   db: DialectAdapter,
-  opts: { ingestId: string; summary: () => SummarySink<E> },
+  opts: { ingestId: string; summary: () => SummarySink<E>; dedupe?: boolean; finishLock?: Mutex },
   fill: (w: IngestBatchWriter<E>) => Promise<CursorRow | null>,
 ): Promise<BatchResult> {
-  // `fill` reads the log as it goes: a retried callback would skip what the rolled-back try read.
-  return db.transactionNoRetry(async (tx) => {
-    const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary());
-    const cursor = await fill(w);
-    return w.finish(cursor);
-  });
+  let release: (() => void) | null = null;
+  try {
+    // `fill` reads the log as it goes: a retried callback would skip what the rolled-back try read.
+    return await db.transactionNoRetry(async (tx) => {
+      const w = new IngestBatchWriter<E>(db, tx, opts.ingestId, opts.summary(), opts.dedupe ?? true);
+      const cursor = await fill(w);
+      // Files loading side by side write their events at once but their summaries one at a time,
+      // held to the commit: summary rows are then never locked by two transactions in turn (no deadlock).
+      if (opts.finishLock) release = await opts.finishLock.lock();
+      return w.finish(cursor);
+    });
+  } finally {
+    (release as (() => void) | null)?.();
+  }
 }
 
 async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDelta[]): Promise<number> {
@@ -209,9 +224,9 @@ async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDe
   const x = 'excluded';
   // Every merge is order-independent (sums, least/greatest), so files load in any order to the same rows;
   // file_downloads is recounted from `files` (upsertFiles), never added.
-  const existing = await existingKeys(tx, s, 'session_id', rows.map((r) => r.sessionId));
-  await db.insertMany(tx, {
+  return db.upsertCountNew(tx, {
     table: s,
+    key: 'session_id',
     columns: [
       ['session_id', 'text'], ['sensor', 'text'], ['source_ip', 'text'], ['first_event_at', 'timestamptz'], ['last_event_at', 'timestamptz'],
       ['duration_seconds', 'double precision'], ['event_count', 'integer'], ['login_attempts', 'integer'], ['login_success', 'boolean'],
@@ -234,17 +249,6 @@ async function upsertSessions(db: DialectAdapter, tx: SqlRunner, rows: SessionDe
     r.sessionId, r.sensor, r.sourceIp, r.firstEventAt, r.lastEventAt, r.durationSeconds, r.eventCount, r.loginAttempts,
     r.loginSuccess, r.commandCount, r.clientVersion, r.hassh, r.protocol,
   ]));
-  return rows.filter((r) => !existing.has(r.sessionId)).length;
-}
-
-async function existingKeys(tx: SqlRunner, table: string, column: string, keys: string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (let k = 0; k < keys.length; k += 500) {
-    const chunk = keys.slice(k, k + 500);
-    const found = await tx.query<Record<string, string>>(`SELECT ${column} FROM ${table} WHERE ${column} IN (${chunk.map(() => '?').join(',')})`, chunk);
-    for (const r of found) out.add(r[column]);
-  }
-  return out;
 }
 
 async function upsertFiles(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[]): Promise<void> {
@@ -273,40 +277,39 @@ async function upsertFiles(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[])
  */
 async function recountDownloads(db: DialectAdapter, tx: SqlRunner, rows: FileDelta[]): Promise<void> {
   const sessions = [...new Set(rows.filter((r) => r.downloaded).map((r) => r.sessionId))];
-  for (let k = 0; k < sessions.length; k += 500) {
-    const chunk = sessions.slice(k, k + 500);
-    await tx.run(
-      `UPDATE session_summaries SET file_downloads = (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = ${db.bool(true)})
-       WHERE session_id IN (${chunk.map(() => '?').join(',')})`,
-      chunk,
-    );
-  }
+  if (!sessions.length) return;
+  const which = db.inKeys('session_id', sessions);
+  await tx.run(
+    `UPDATE session_summaries SET file_downloads = (SELECT count(*) FROM files f WHERE f.session_id = session_summaries.session_id AND f.downloaded = ${db.bool(true)})
+     WHERE ${which.sql}`,
+    which.params,
+  );
 }
 
 async function upsertIps(db: DialectAdapter, tx: SqlRunner, rows: IpDelta[], sessions: SessionDelta[]): Promise<number> {
   if (!rows.length) return 0;
   const i = 'ip_inventory';
   const x = 'excluded';
-  const ips = rows.map((r) => r.ip);
-  const existing = await existingKeys(tx, i, 'ip_address', ips);
-  await db.insertMany(tx, {
+  const fresh = await db.upsertCountNew(tx, {
     table: i,
+    key: 'ip_address',
     columns: [['ip_address', 'text'], ['first_seen', 'timestamptz'], ['last_seen', 'timestamptz'], ['sensors', 'jsonb'], ['session_count', 'integer']],
     conflict: `ON CONFLICT (ip_address) DO UPDATE SET
       first_seen = ${db.least(`${i}.first_seen`, `${x}.first_seen`)},
       last_seen = ${db.greatest(`${i}.last_seen`, `${x}.last_seen`)},
       sensors = ${db.jsonArrayUnion(`${i}.sensors`, `${x}.sensors`)}`,
   }, rows.map((r) => [r.ip, r.firstSeen, r.lastSeen, JSON.stringify([...r.sensors].sort()), 0]));
-  // session_count = distinct sessions: recount the touched IPs from session_summaries, never add.
-  const touched = [...new Set([...ips, ...sessions.map((s) => s.sourceIp).filter((v): v is string => !!v)])];
-  for (let k = 0; k < touched.length; k += 500) {
-    const chunk = touched.slice(k, k + 500);
+  // session_count = distinct sessions: recount from session_summaries, never add. Only an IP of a
+  // session written in this batch can have gained one (a new IP starts at 0).
+  const touched = [...new Set(sessions.map((s) => s.sourceIp).filter((v): v is string => !!v))];
+  if (touched.length) {
+    const which = db.inKeys('ip_address', touched);
     await tx.run(
-      `UPDATE ${i} SET session_count = (SELECT count(*) FROM session_summaries s WHERE s.source_ip = ${i}.ip_address) WHERE ip_address IN (${chunk.map(() => '?').join(',')})`,
-      chunk,
+      `UPDATE ${i} SET session_count = (SELECT count(*) FROM session_summaries s WHERE s.source_ip = ${i}.ip_address) WHERE ${which.sql}`,
+      which.params,
     );
   }
-  return rows.filter((r) => !existing.has(r.ip)).length;
+  return fresh;
 }
 
 export async function saveCursor(tx: SqlRunner, c: CursorRow): Promise<void> {
@@ -326,4 +329,67 @@ export async function loadCursors(db: DialectAdapter): Promise<Map<string, Curso
     source: r.source, inode: r.inode, generation: Number(r.generation), byteOffset: Number(r.byte_offset),
     firstLineHash: r.first_line_hash, sourceSize: r.source_size === null ? null : Number(r.source_size),
   }]));
+}
+
+/** schema_state key set while a --fast load runs: a database that still has it is incomplete. */
+const INCOMPLETE_LOAD = 'incomplete_load';
+/** Tables a --fast load must find empty. */
+const LOADED_TABLES = ['raw_events', 'dead_letter_events', 'session_summaries', 'files', 'ip_inventory', 'ingest_cursors'];
+
+/** The one line every command prints for a database whose --fast load did not finish. */
+export function incompleteLoadMessage(display: string): string {
+  return `database ${display} is incomplete: a cowrie-loader bulk --fast load into it did not finish; delete the database (or drop and recreate it on PostgreSQL) and load again`;
+}
+
+/** True when a --fast load was started on this database and never finished. */
+export async function isIncompleteLoad(db: SqlRunner): Promise<boolean> {
+  const rows = await db.query<{ value: string }>('SELECT value FROM schema_state WHERE key = ?', [INCOMPLETE_LOAD]);
+  return rows.length > 0;
+}
+
+/**
+ * Before a --fast load: the database must be empty. Marks it incomplete (committed while the
+ * journal is still on), then defers the unique key and turns the journal off.
+ */
+export async function startFastLoad(db: DialectAdapter, display: string): Promise<void> {
+  for (const t of LOADED_TABLES) {
+    const [r] = await db.query<{ n: number | string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${t} LIMIT 1) AS x`);
+    if (Number(r.n) > 0) {
+      throw new UsageError(`--fast loads only into an empty database, and ${display} already holds data (${t}): load without --fast`);
+    }
+  }
+  await db.run('INSERT INTO schema_state (key, value) VALUES (?, ?)', [INCOMPLETE_LOAD, nowIso()]);
+  await db.fastWrites(true);
+}
+
+/**
+ * After a --fast load: build the unique key. Events loaded twice (the same log under two names)
+ * were all inserted and summarised; when any exist, the extra copies are deleted and their sums
+ * taken back out of session_summaries (every other summary merge — least, greatest, union, the
+ * recounts — is the same with or without a copy). Returns how many copies were removed.
+ */
+export async function finishFastLoad(db: DialectAdapter): Promise<number> {
+  let removed = 0;
+  if (!(await db.addEventIdentity())) {
+    removed = await db.transaction(async (tx) => {
+      await tx.run(`CREATE TEMP TABLE fast_load_copies AS
+        SELECT e.id, e.session_id, e.event_type FROM raw_events e
+        JOIN (SELECT event_timestamp, payload_hash, min(id) AS keep FROM raw_events GROUP BY event_timestamp, payload_hash HAVING count(*) > 1) d
+          ON e.event_timestamp = d.event_timestamp AND e.payload_hash = d.payload_hash AND e.id <> d.keep`);
+      await tx.run(`UPDATE session_summaries SET
+          event_count = event_count - (SELECT count(*) FROM fast_load_copies c WHERE c.session_id = session_summaries.session_id),
+          login_attempts = login_attempts - (SELECT count(*) FROM fast_load_copies c WHERE c.session_id = session_summaries.session_id
+            AND c.event_type IN ('cowrie.login.success', 'cowrie.login.failed')),
+          command_count = command_count - (SELECT count(*) FROM fast_load_copies c WHERE c.session_id = session_summaries.session_id
+            AND c.event_type = 'cowrie.command.input')
+        WHERE session_id IN (SELECT session_id FROM fast_load_copies)`);
+      const n = await tx.run('DELETE FROM raw_events WHERE id IN (SELECT id FROM fast_load_copies)');
+      await tx.run('DROP TABLE fast_load_copies');
+      return n;
+    });
+    if (!(await db.addEventIdentity())) throw new Error('raw_events still holds duplicate events after removing the copies');
+  }
+  await db.fastWrites(false);
+  await db.run('DELETE FROM schema_state WHERE key = ?', [INCOMPLETE_LOAD]);
+  return removed;
 }

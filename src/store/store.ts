@@ -1,6 +1,7 @@
 import { UsageError, UserError, errorMessage } from '../errors.js';
 import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
 import { parseDbUrl, type DbTarget } from './url.js';
+import { incompleteLoadMessage, isIncompleteLoad } from './ingest-repo.js';
 import { SqliteAdapter } from './dialects/sqlite.js';
 import { PostgresAdapter, describePgError } from './dialects/postgres.js';
 import type { DialectAdapter, SqlRunner } from './dialects/types.js';
@@ -49,6 +50,12 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
       await db.close().catch(() => {});
       throw err;
     }
+  }
+  // A --fast load that never finished leaves events without their key and summaries half done:
+  // no command may read or add to such a database.
+  if (await isIncompleteLoad(db).catch(() => false)) {
+    await db.close().catch(() => {});
+    throw new UsageError(incompleteLoadMessage(target.display));
   }
   return store;
 }

@@ -38,6 +38,28 @@ export interface HeldLock {
 export type LockAttempt = { held: HeldLock } | { busy: LockHolder | null };
 
 /**
+ * Rows that may already be stored: each is inserted unless it collides with the table's unique
+ * key (`ON CONFLICT … DO NOTHING`). The caller learns which rows went in, without reading them back.
+ */
+export interface NewRowsInsert {
+  table: string;
+  /** Columns that differ from row to row, with their PostgreSQL types as in BulkInsert. */
+  columns: Array<[string, string]>;
+  /** Columns with one value for every row of the call: sent once, not per row. */
+  constants: Array<[string, string, unknown]>;
+  /** The unique key's columns, e.g. `event_timestamp, payload_hash`; null: a plain INSERT (a --fast load, key not built yet). */
+  conflictKey: string | null;
+  /** Index in `columns` of a column that alone identifies a row (PostgreSQL matches returned rows by it). */
+  identity: number;
+}
+
+/** A multi-row upsert that tells new rows from merged ones. */
+export interface BulkUpsert extends BulkInsert {
+  /** The key column (a single text column), returned for the rows that were new. */
+  key: string;
+}
+
+/**
  * Everything that differs between SQLite and PostgreSQL lives behind this
  * interface (Kysely's dialect pattern): capability hooks and SQL fragments,
  * never `if (dialect === …)` in the rest of the code.
@@ -45,6 +67,8 @@ export type LockAttempt = { held: HeldLock } | { busy: LockHolder | null };
 export interface DialectAdapter extends SqlRunner {
   readonly name: DialectName;
   readonly types: ColumnTypes;
+  /** Files the loader may write at once, each in its own transactions. */
+  readonly writeConnections: number;
   readonly kysely: Kysely<Database>;
   /** One transaction; on SQLite callers in this process are serialised (one connection). */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
@@ -57,6 +81,19 @@ export interface DialectAdapter extends SqlRunner {
   withMigrationLock<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
   /** Insert many rows in the given transaction; returns the `returning` column of rows written (or [] without it). */
   insertMany(tx: SqlRunner, spec: BulkInsert, rows: unknown[][]): Promise<unknown[]>;
+  /** Insert rows that may exist already; returns 1 for each row inserted, 0 for each skipped. */
+  insertNew(tx: SqlRunner, spec: NewRowsInsert, rows: unknown[][]): Promise<Uint8Array>;
+  /** Upsert rows (`conflict` is `ON CONFLICT (key) DO UPDATE …`); returns how many were new. */
+  upsertCountNew(tx: SqlRunner, spec: BulkUpsert, rows: unknown[][]): Promise<number>;
+  /** SQL and its parameters for `column` being one of `keys` (text): one array on PostgreSQL. */
+  inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] };
+  /**
+   * A first load into an empty database (`cowrie-loader bulk --fast`): `true` drops raw_events'
+   * unique key and turns the journal off (SQLite); `false` turns it back on. Not crash-safe.
+   */
+  fastWrites(on: boolean): Promise<void>;
+  /** Build raw_events' unique key after a --fast load; false when duplicate rows prevent it. */
+  addEventIdentity(): Promise<boolean>;
   /** Update many rows by key in the given transaction; column types as in BulkInsert (the first column is the key). */
   updateMany(tx: SqlRunner, table: string, columns: Array<[string, string]>, rows: unknown[][]): Promise<void>;
   /** SQL for the larger / smaller of two non-null-preferring values. */
