@@ -163,9 +163,11 @@ async function runFollow(paths: string[], opts: LoaderOpts): Promise<void> {
       };
     });
     if (enrich) {
-      // Its own connection: enrichment commits do not wait behind the loader's transactions (nor the reverse).
-      enrichStore = await openStore(cfg.db);
-      const l = new LiveEnricher(enrichStore, { config: cfg, logger, signal: stopEnrich.signal, onCycle: (r) => metrics.refreshed(r) });
+      // PostgreSQL: its own connection, so enrichment commits do not wait behind the loader's (nor the
+      // reverse). SQLite: the loader's, whose lock serialises the two; a second connection in this
+      // process would block the event loop in the busy timeout while the other holds the write lock.
+      enrichStore = parseDbUrl(cfg.db).dialect === 'postgres' ? await openStore(cfg.db) : null;
+      const l = new LiveEnricher(enrichStore ?? store, { config: cfg, logger, signal: stopEnrich.signal, onCycle: (r) => metrics.refreshed(r) });
       live = l;
       enriching = l.run();
       enriching.catch(() => {}); // awaited below
