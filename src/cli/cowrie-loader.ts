@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfigFile, resolveConfig } from '../config/config.js';
+import { kebab, loadConfigFile, resolveConfig } from '../config/config.js';
 import { UserError, UsageError } from '../errors.js';
 import { LiveEnricher, type LiveFigures } from '../enrich/live.js';
 import { Follower, type FollowStats } from '../ingest/follow.js';
@@ -133,7 +133,9 @@ function followStatus(s: FollowStats, eventsPerSecond: number, metricsUrl: strin
 
 async function runFollow(paths: string[], opts: LoaderOpts): Promise<void> {
   const { db, database, config: configFile, sensor, batchSize: _b, verbose, quiet, metrics: _m, enrich, ...flags } = opts;
-  // Without --enrich the sources' settings are not read (a bad GreyNoise setting must not stop loading).
+  // Without --enrich the sources' settings are not read: one given anyway is a mistake, not ignored.
+  const stray = Object.keys(flags).find((k) => k !== 'statusDir' && flags[k] !== undefined);
+  if (!enrich && stray) throw new UsageError(`${kebab(stray)} is an enrichment setting: give --enrich with it`);
   const cfg = resolveConfig({ ...(enrich ? flags : { statusDir: opts.statusDir }), db: dbFlag({ db, database }) }, process.env, loadConfigFile(configFile, process.env));
   const batchSize = parseBatchSize(opts.batchSize);
   const listen = opts.metrics === undefined ? null : parseListenAddress(opts.metrics);

@@ -10,6 +10,7 @@ import { EVENTS_PER_SESSION } from '../../bench/lib/live-writer.js';
 import type { Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
 import { worldNetwork } from '../../src/sim/world.js';
+import { runCli } from '../helpers/cli.js';
 import { buildWorld, type World } from '../helpers/world.js';
 import { parseMetrics, startFollow, stop, until, write, type Running } from './follow-helpers.js';
 
@@ -100,5 +101,15 @@ for (const d of dialectCases()) {
       const status = JSON.parse(fs.readFileSync(path.join(w.statusDir, 'follow.json'), 'utf8'));
       expect(status.queues.greynoise).toBe(0);
     }, 240_000);
+
+    it('bad source settings: one line, exit 2, nothing followed; a source flag without --enrich is refused too', async () => {
+      const url = await d.newUrl();
+      const bad = await runCli('cowrie-loader', ['follow', tempDir(), '--db', url, '--enrich', '--greynoise-rate', 'abc']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.trim().split('\n')).toEqual(['cowrie-loader: error: --greynoise-rate must be a number ≥ 0.01, got "abc"']);
+      const stray = await runCli('cowrie-loader', ['follow', tempDir(), '--db', url, '--greynoise-rate', '5']);
+      expect(stray.code).toBe(2);
+      expect(stray.stderr.trim().split('\n')).toEqual(['cowrie-loader: error: --greynoise-rate is an enrichment setting: give --enrich with it']);
+    });
   });
 }
