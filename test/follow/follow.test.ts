@@ -98,7 +98,8 @@ for (const d of dialectCases()) {
       const url = await d.newUrl();
       const held: Store[] = [];
       const total = 4000;
-      const writer = write({ target: live, steps: [{ write: [0, total], rate: 500 }] });
+      // 16 s of writing: the kill lands mid-write even when a loaded machine starts follow slowly.
+      const writer = write({ target: live, steps: [{ write: [0, total], rate: 250 }] });
       const first = startFollow([logs, '--db', url, '-q']);
       running.push(first);
       const atKill = await until(() => rows(url, held), (n) => n > 0);
