@@ -5,13 +5,24 @@
  * every 50 ms) minus that timestamp. Peak RSS of the follower is its VmHWM; the load average is
  * recorded because the machine is shared.
  *
- *   npm run bench:follow -- [--seconds 60] [--rate 2000] [--burst 100000]
+ *   npm run bench:follow -- [--seconds 60] [--rate 2000] [--burst 100000] [--enrich]
+ *
+ * --enrich: follow runs with `--enrich` against simulated MaxMind databases and the Cymru (150 ms
+ * per batch) and GreyNoise simulators on 127.0.0.1. Each IP's latency is from its first line's
+ * write (its first_seen) to (b) its country and ASN in ip_inventory — MaxMind hits (the world's
+ * ASN database covers its network) and Cymru misses (it does not) reported apart — and (c) its
+ * GreyNoise answer in enrichment_cache. The writer's events come from 250 IPs, so (b) and (c)
+ * measure those 250 as they first appear.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { startCymruSim } from '../src/sim/cymru-sim.js';
+import { startGreyNoiseSim } from '../src/sim/greynoise-sim.js';
+import { writeWorldDatabases } from '../src/sim/mmdb-world.js';
+import { worldMaxmindHasAsn } from '../src/sim/world.js';
 import { openStore } from '../src/store/store.js';
 import { LiveWriter } from './lib/live-writer.js';
 import { machineInfo } from './lib/run.js';
@@ -19,7 +30,7 @@ import { machineInfo } from './lib/run.js';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const LOADER = path.join(ROOT, 'dist/src/cli/cowrie-loader.js');
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '2000' }, burst: { type: 'string', default: '100000' } },
+  options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '2000' }, burst: { type: 'string', default: '100000' }, enrich: { type: 'boolean', default: false } },
 });
 const seconds = Number(args.seconds);
 const rate = Number(args.rate);
@@ -47,7 +58,24 @@ const db = path.join(root, 'cowrie.sqlite');
 const url = `sqlite:${db}`;
 const load0 = os.loadavg();
 const writer = new LiveWriter(live);
-const child = spawn(process.execPath, [LOADER, 'follow', path.dirname(live), '--db', url, '--quiet'], { stdio: ['ignore', 'inherit', 'inherit'] });
+const SEED = 7;
+const GREYNOISE_RATE = 50;
+const enrichArgs: string[] = [];
+const sims: Array<{ close(): Promise<void> }> = [];
+if (args.enrich) {
+  const mmdb = path.join(root, 'maxmind');
+  fs.mkdirSync(mmdb);
+  // The writer's IPs are in 11-15.x.x.x: the world databases need only those.
+  await writeWorldDatabases({ dir: mmdb, seed: SEED, coverage: [11, 12, 13, 14, 15] });
+  const cymru = await startCymruSim({ seed: SEED, latencyMsPerBatch: 150 });
+  const greynoise = await startGreyNoiseSim({ seed: SEED, apiKey: 'bench-key' });
+  sims.push(cymru, greynoise);
+  enrichArgs.push('--enrich', '--maxmind-dir', mmdb, '--cymru-host', cymru.host, '--cymru-port', String(cymru.port),
+    '--greynoise-url', greynoise.url, '--greynoise-rate', String(GREYNOISE_RATE), '--sources', 'maxmind,cymru,greynoise');
+}
+const child = spawn(process.execPath, [LOADER, 'follow', path.dirname(live), '--db', url, '--quiet', ...enrichArgs], {
+  stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GREYNOISE_API_KEY: 'bench-key', COWRIE_CONFIG: '' },
+});
 let peak = 0;
 const rssTimer = setInterval(() => { peak = Math.max(peak, vmHwmMiB(child.pid!) ?? 0); }, 500);
 
@@ -68,7 +96,32 @@ await sleep(1000);
 const latencies: number[] = [];
 let seen = 0;
 let lastTs = '0';
+// --enrich: per IP, first line written → ASN and country stored (b), → GreyNoise answer stored (c).
+const asnMaxmind: number[] = [];
+const asnCymru: number[] = [];
+const greynoiseLat: number[] = [];
+const enrichedIps = new Set<string>();
+const answeredIps = new Set<string>();
+async function pollEnrichment(): Promise<void> {
+  const now = Date.now();
+  const rows = await store!.db.query<{ ip_address: string; first_seen: string }>(
+    'SELECT ip_address, first_seen FROM ip_inventory WHERE current_asn IS NOT NULL AND geo_country IS NOT NULL');
+  for (const r of rows) {
+    if (enrichedIps.has(r.ip_address)) continue;
+    enrichedIps.add(r.ip_address);
+    (worldMaxmindHasAsn(r.ip_address, SEED) ? asnMaxmind : asnCymru).push(now - Date.parse(r.first_seen));
+  }
+  const answered = await store!.db.query<{ ip_address: string; first_seen: string }>(
+    "SELECT i.ip_address, i.first_seen FROM enrichment_cache c JOIN ip_inventory i ON i.ip_address = c.cache_key WHERE c.service = 'greynoise'");
+  for (const r of answered) {
+    if (answeredIps.has(r.ip_address)) continue;
+    answeredIps.add(r.ip_address);
+    greynoiseLat.push(now - Date.parse(r.first_seen));
+  }
+}
+
 async function poll(record: boolean): Promise<void> {
+  if (args.enrich) await pollEnrichment();
   const rows = await store!.db.query<{ t: string }>('SELECT event_timestamp AS t FROM raw_events WHERE event_timestamp > ? ORDER BY event_timestamp', [lastTs]);
   const now = Date.now();
   for (const r of rows) {
@@ -95,22 +148,30 @@ await writer.write(steadyLines, steadyLines + burst, undefined, true);
 const burstWritten = Date.now();
 while (seen < steadyLines + burst && Date.now() - burstStart < 600_000) { await poll(false); await sleep(100); }
 const burstDone = Date.now();
+// --enrich: wait (bounded) for the last IPs' answers.
+for (let k = 0; args.enrich && k < 600 && answeredIps.size < 250; k++) { await pollEnrichment(); await sleep(100); }
 peak = Math.max(peak, vmHwmMiB(child.pid!) ?? 0);
 clearInterval(rssTimer);
 child.kill('SIGTERM');
 await new Promise((r) => child.on('exit', r));
 writer.close();
 await store.close();
+for (const sim of sims) await sim.close();
 const load1 = os.loadavg();
 
 const drainS = (burstDone - burstStart) / 1000;
 const lines = [
-  `follow benchmark (${(({ cpu, cores, node }) => `${cpu}, ${cores} cores, Node ${node}`)(machineInfo())}) — SQLite, ${seconds} s at ${rate} events/s, then a burst of ${burst}`,
+  `follow${args.enrich ? ' --enrich' : ''} benchmark (${(({ cpu, cores, node }) => `${cpu}, ${cores} cores, Node ${node}`)(machineInfo())}) — SQLite, ${seconds} s at ${rate} events/s, then a burst of ${burst}`,
   `(a) line written → raw_events row: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${Math.max(...latencies)} ms over ${latencies.length} lines`,
   `burst: ${burst} lines written in ${((burstWritten - burstStart) / 1000).toFixed(1)} s, all stored after ${drainS.toFixed(1)} s (${Math.round(burst / drainS)} events/s)`,
   `peak RSS of the follower: ${peak.toFixed(0)} MiB`,
   `load average (1/5/15 min): start ${load0.map((x) => x.toFixed(2)).join('/')}, after steady ${steadyLoad.map((x) => x.toFixed(2)).join('/')}, end ${load1.map((x) => x.toFixed(2)).join('/')}`,
   `stored: ${seen} of ${steadyLines + burst}`,
+  ...(args.enrich ? [
+    `(b) line written → ASN and country in ip_inventory: MaxMind hits p50 ${pct(asnMaxmind, 50)} ms, p99 ${pct(asnMaxmind, 99)} ms over ${asnMaxmind.length} IPs; `
+      + `Cymru misses (150 ms per batch) p50 ${pct(asnCymru, 50)} ms, p99 ${pct(asnCymru, 99)} ms over ${asnCymru.length} IPs`,
+    `(c) line written → GreyNoise answer stored (--greynoise-rate ${GREYNOISE_RATE}): p50 ${pct(greynoiseLat, 50)} ms, p99 ${pct(greynoiseLat, 99)} ms over ${greynoiseLat.length} IPs`,
+  ] : []),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 fs.rmSync(root, { recursive: true, force: true });

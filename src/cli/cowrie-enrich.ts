@@ -1,6 +1,4 @@
-import { Option, type Command } from 'commander';
-import { kebab, loadConfigFile, resolveConfig, type Setting } from '../config/config.js';
-import { DEFAULT_SOURCES, SOURCE_NAMES, SOURCES } from '../enrich/sources/index.js';
+import { loadConfigFile, resolveConfig } from '../config/config.js';
 import { describeLimit, type Limit } from '../enrich/refresh.js';
 import { ipArgument } from '../enrich/ip-scope.js';
 import { refreshDoneLine, refreshFailure, runRefresh } from '../orchestrate/refresh-run.js';
@@ -11,6 +9,7 @@ import { createProgress, progressIntervalMs, progressMode, refreshStatusToProgre
 import { openStore } from '../store/store.js';
 import { parseDbUrl } from '../store/url.js';
 import { registerGeoipMaintenance } from './enrich-geoip.js';
+import { sourceOptions } from './source-options.js';
 import { addDbOptions, consoleLogger, dbFlag, defaultStatusDir, interruptSignal, newProgram, runProgram } from './main.js';
 
 function parseLimit(flag: string, raw: string | undefined, zeroMeansAll: boolean): Limit {
@@ -65,31 +64,6 @@ async function runRefreshCommand(opts: RefreshOpts): Promise<void> {
   if (!verbose && !quiet) process.stdout.write(`${refreshDoneLine(result)}\n`);
   const failure = refreshFailure(result);
   if (failure) throw failure;
-}
-
-/**
- * The refresh's source flags, one help group per source, from what each source declares
- * (flag, help, default, env name; secrets have no flag: env or config file only).
- */
-function sourceOptions(cmd: Command): Command {
-  cmd
-    .option('--stale-days <n>', 'IPs enriched longer ago than this are refreshed (env COWRIE_STALE_DAYS)', undefined)
-    .option('--sources <list>', `sources to use, in order (env COWRIE_SOURCES; default ${DEFAULT_SOURCES.join(',')}; also ${SOURCE_NAMES.filter((n) => !DEFAULT_SOURCES.includes(n)).join(', ') || 'none'})`)
-    .option('--offline', 'MaxMind only: no network calls');
-  for (const source of SOURCES) {
-    const keyed = Object.values(source.settings as Record<string, Setting>).filter((x) => x.secret && x.env).map((x) => x.env);
-    for (const setting of Object.values(source.settings as Record<string, Setting>)) {
-      if (!setting.flag || !setting.help) continue;
-      const facts = [
-        ...(setting.def !== undefined ? [`default ${String(setting.def)}`] : []),
-        ...(setting.env ? [`env ${setting.env}`] : []),
-      ];
-      const help = `${setting.help}${facts.length ? ` (${facts.join('; ')})` : ''}`;
-      const option = new Option(`${kebab(setting.flag)} ${setting.arg ?? '<value>'}`, help).helpGroup(`${source.title}${keyed.length ? ` (key from env ${keyed.join(', ')})` : ''}:`);
-      cmd.addOption(option);
-    }
-  }
-  return cmd;
 }
 
 const program = newProgram('cowrie-enrich', 'Enrich attacker IPs (MaxMind, Team Cymru, GreyNoise), sessions and downloaded files (VirusTotal).');

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { loadConfigFile, resolveConfig } from '../config/config.js';
+import { kebab, loadConfigFile, resolveConfig } from '../config/config.js';
 import { UserError, UsageError } from '../errors.js';
+import { LiveEnricher, type LiveFigures } from '../enrich/live.js';
 import { Follower, type FollowStats } from '../ingest/follow.js';
 import { DEFAULT_BATCH_SIZE, ingest, type IngestSummary } from '../ingest/ingest.js';
 import { ingestFailure } from '../ingest/outcome.js';
@@ -12,10 +13,13 @@ import { createProgress, progressIntervalMs, progressMode } from '../status/prog
 import { openStore } from '../store/store.js';
 import { parseDbUrl } from '../store/url.js';
 import { addDbOptions, consoleLogger, dbFlag, interruptSignal, newProgram, runProgram } from './main.js';
+import { sourceOptions } from './source-options.js';
 
 interface LoaderOpts {
   db?: string; database?: string; config?: string; sensor?: string; batchSize?: string;
-  statusDir?: string; verbose?: boolean; quiet?: boolean; metrics?: string; fast?: boolean;
+  statusDir?: string; verbose?: boolean; quiet?: boolean; metrics?: string; enrich?: boolean; fast?: boolean;
+  /** follow --enrich: every source's own flags (declared in src/enrich/sources/), as for `cowrie-enrich refresh`. */
+  [flag: string]: unknown;
 }
 
 /** Names in a summary line: escaped (attacker-influenced file names), at most a few. */
@@ -106,7 +110,7 @@ function addLoaderOptions(cmd: Command): Command {
 const FOLLOW_STATUS_MS = 5000;
 
 /** follow.json: what a monitor needs to tell a healthy follower from a stuck one. */
-function followStatus(s: FollowStats, eventsPerSecond: number, metricsUrl: string | null): Record<string, unknown> {
+function followStatus(s: FollowStats, eventsPerSecond: number, metricsUrl: string | null, live: LiveFigures | null = null): Record<string, unknown> {
   const lagBytes = s.files.reduce((a, f) => a + f.lagBytes, 0);
   const lagSeconds = s.files.reduce((a, f) => Math.max(a, f.lagSeconds), 0);
   return {
@@ -117,12 +121,22 @@ function followStatus(s: FollowStats, eventsPerSecond: number, metricsUrl: strin
     cleaned: s.cleaned, new_sessions: s.newSessions, new_ips: s.newIps, commits: s.commits,
     last_commit: s.lastCommitAt === null ? null : statusTimestamp(s.lastCommitAt),
     last_error: s.lastError, last_error_at: s.lastErrorAt === null ? null : statusTimestamp(s.lastErrorAt),
-    queues: {}, metrics_url: metricsUrl,
+    queues: live?.queue ?? {}, metrics_url: metricsUrl,
+    ...(live ? {
+      enrichment: {
+        cycles: live.cycles, last_cycle: live.lastCycleAt === null ? null : statusTimestamp(live.lastCycleAt),
+        quota_left: live.quotaLeft, last_error: live.lastError,
+      },
+    } : {}),
   };
 }
 
 async function runFollow(paths: string[], opts: LoaderOpts): Promise<void> {
-  const cfg = resolveConfig({ db: dbFlag(opts), statusDir: opts.statusDir }, process.env, loadConfigFile(opts.config, process.env));
+  const { db, database, config: configFile, sensor, batchSize: _b, verbose, quiet, metrics: _m, enrich, ...flags } = opts;
+  // Without --enrich the sources' settings are not read: one given anyway is a mistake, not ignored.
+  const stray = Object.keys(flags).find((k) => k !== 'statusDir' && flags[k] !== undefined);
+  if (!enrich && stray) throw new UsageError(`${kebab(stray)} is an enrichment setting: give --enrich with it`);
+  const cfg = resolveConfig({ ...(enrich ? flags : { statusDir: opts.statusDir }), db: dbFlag({ db, database }) }, process.env, loadConfigFile(configFile, process.env));
   const batchSize = parseBatchSize(opts.batchSize);
   const listen = opts.metrics === undefined ? null : parseListenAddress(opts.metrics);
   const logger = consoleLogger(opts);
@@ -131,23 +145,46 @@ async function runFollow(paths: string[], opts: LoaderOpts): Promise<void> {
   status.prepare();
   const signal = interruptSignal();
   const store = await openStore(cfg.db);
+  let enrichStore: Awaited<ReturnType<typeof openStore>> | null = null;
+  let enriching: Promise<void> | null = null;
+  // Stops the enrichment loop on SIGTERM/SIGINT, and when following fails (else it would run on).
+  const stopEnrich = new AbortController();
+  signal.addEventListener('abort', () => stopEnrich.abort(), { once: true });
   let server: MetricsServer | null = null;
   let timer: NodeJS.Timeout | undefined;
   let stats: FollowStats;
   try {
     let follower: Follower | null = null;
+    let live: LiveEnricher | null = null;
     const metrics = new FollowMetrics(() => {
       const s = follower?.stats();
+      const l = live?.figures();
       return {
         lagBytes: s ? s.files.reduce((a, f) => a + f.lagBytes, 0) : 0, lagSeconds: s ? s.files.reduce((a, f) => Math.max(a, f.lagSeconds), 0) : 0,
-        filesFollowed: s ? s.files.length : 0, lastCommitAt: s?.lastCommitAt ?? null,
+        filesFollowed: s ? s.files.length : 0, lastCommitAt: s?.lastCommitAt ?? null, queue: l?.queue, quotaLeft: l?.quotaLeft,
       };
     });
+    if (enrich) {
+      // PostgreSQL: its own connection, so enrichment commits do not wait behind the loader's (nor the
+      // reverse). SQLite: the loader's, whose lock serialises the two; a second connection in this
+      // process would block the event loop in the busy timeout while the other holds the write lock.
+      enrichStore = parseDbUrl(cfg.db).dialect === 'postgres' ? await openStore(cfg.db) : null;
+      const l = new LiveEnricher(enrichStore ?? store, { config: cfg, logger, signal: stopEnrich.signal, onCycle: (r) => metrics.refreshed(r) });
+      live = l;
+      enriching = l.run();
+      enriching.catch(() => {}); // awaited below
+    }
     if (listen) {
       server = await serveMetrics(metrics.registry, listen);
       notice(logger, `Serving metrics on ${server.url}`);
     }
-    follower = new Follower(store, { paths, sensor: opts.sensor, batchSize, logger, signal, onCommit: (r) => metrics.committed(r) });
+    follower = new Follower(store, {
+      paths, sensor, batchSize, logger, signal,
+      onCommit: (r) => {
+        metrics.committed(r);
+        live?.newIps(r.newIps);
+      },
+    });
     const f = follower;
     let lastRead = 0;
     let lastAt = Date.now();
@@ -157,22 +194,26 @@ async function runFollow(paths: string[], opts: LoaderOpts): Promise<void> {
       const eps = now > lastAt ? ((s.eventsRead - lastRead) * 1000) / (now - lastAt) : 0;
       lastRead = s.eventsRead;
       lastAt = now;
-      status.update('follow', followStatus(s, eps, server?.url ?? null), { force: true });
+      status.update('follow', followStatus(s, eps, server?.url ?? null, live?.figures() ?? null), { force: true });
     };
     writeStatus();
     timer = setInterval(writeStatus, FOLLOW_STATUS_MS);
     stats = await f.run();
     clearInterval(timer);
-    status.finish('complete', followStatus(stats, 0, server?.url ?? null));
+    await enriching;
+    status.finish('complete', followStatus(stats, 0, server?.url ?? null, live?.figures() ?? null));
   } catch (err) {
     status.finish('failed');
     throw err;
   } finally {
     clearInterval(timer);
+    stopEnrich.abort();
+    await enriching?.catch(() => {});
     await server?.close();
+    await enrichStore?.close();
     await store.close();
   }
-  if (!opts.quiet) {
+  if (!quiet) {
     const secs = (Date.now() - stats.startedAt) / 1000;
     process.stdout.write(`follow stopped: events_read=${fmt(stats.eventsRead)} inserted=${fmt(stats.inserted)} duplicates=${fmt(stats.duplicates)} `
       + `dead_lettered=${fmt(stats.deadLettered)} (new ${fmt(stats.deadLetteredNew)}, already known ${fmt(stats.deadLettered - stats.deadLetteredNew)}) `
@@ -186,8 +227,10 @@ addLoaderOptions(program.command('bulk').description('load whole files (already 
   .action((paths: string[], opts: LoaderOpts) => run('bulk', paths, opts));
 addLoaderOptions(program.command('delta').description('load only what was appended since the last run (cursor per file)'))
   .action((paths: string[], opts: LoaderOpts) => run('delta', paths, opts));
-addLoaderOptions(program.command('follow').description('load what is there (like delta), then every new line within a second, through rotations, until SIGTERM or Ctrl-C'))
+sourceOptions(addLoaderOptions(program.command('follow').description('load what is there (like delta), then every new line within a second, through rotations, until SIGTERM or Ctrl-C'))
   .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics')
+  .option('--enrich', 'enrich new IPs (and stale or pending ones) and new file hashes while following, with the same sources and settings as `cowrie-enrich refresh`')
+  .option('--commit-interval <n>', 'enrichment: rows per commit (default 100)'))
   .action((paths: string[], opts: LoaderOpts) => runFollow(paths, opts));
 
 await runProgram(program);

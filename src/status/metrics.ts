@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RefreshResult } from '../enrich/refresh.js';
 import { UsageError, UserError, errorMessage } from '../errors.js';
 
 /** The enrichment sources live mode reports on; every one is listed from the start (0 until used). */
@@ -18,9 +19,9 @@ export interface LiveFigures {
   filesFollowed: number;
   lastCommitAt: number | null;
   /** Per source: IPs or hashes waiting (pending markers in the database). */
-  queue?: Partial<Record<EnrichSourceName, number>>;
+  queue?: Partial<Record<string, number>>;
   /** Per source: requests left today (unset: no daily quota known). */
-  quotaLeft?: Partial<Record<EnrichSourceName, number>>;
+  quotaLeft?: Partial<Record<string, number>>;
 }
 
 export class FollowMetrics {
@@ -44,11 +45,11 @@ export class FollowMetrics {
     gauge('cowrie_follow_commit_lag_seconds', 'How long the oldest line not yet committed has waited', (f) => f.lagSeconds);
     gauge('cowrie_follow_files', 'Files followed', (f) => f.filesFollowed);
     gauge('cowrie_follow_last_commit_timestamp_seconds', 'Unix time of the last commit (0: none yet)', (f) => (f.lastCommitAt ?? 0) / 1000);
-    const perSource = (name: string, help: string, read: (f: LiveFigures) => Partial<Record<EnrichSourceName, number>> | undefined) => new Gauge({
+    const perSource = (name: string, help: string, read: (f: LiveFigures) => Partial<Record<string, number>> | undefined) => new Gauge({
       name, help, labelNames: ['source'], registers: [registry],
       collect() {
         const v = read(figures()) ?? {};
-        for (const s of ENRICH_SOURCES) this.set({ source: s }, v[s] ?? 0);
+        for (const s of new Set([...ENRICH_SOURCES, ...Object.keys(v)])) this.set({ source: s }, v[s] ?? 0);
       },
     });
     perSource('cowrie_enrich_queue_length', 'IPs or hashes waiting for a source (pending in the database)', (f) => f.queue);
@@ -64,8 +65,35 @@ export class FollowMetrics {
     if (known > 0) this.#deadLetters.inc({ outcome: 'known' }, known);
   }
 
-  request(source: EnrichSourceName, outcome: string, n = 1): void {
-    this.#requests.inc({ source, outcome }, n);
+  request(source: string, outcome: string, n = 1): void {
+    if (n > 0) this.#requests.inc({ source, outcome }, n);
+  }
+
+  /**
+   * One live enrichment cycle's lookups. HTTP sources (GreyNoise, …): keys answered (hit, miss),
+   * failed, answered from the cache or locally. Cymru: IPs answered, from the cache, failed batches.
+   * VirusTotal: requests made, cache hits, failed files.
+   */
+  refreshed(r: RefreshResult): void {
+    const ips = r.ips;
+    if (ips) {
+      for (const [source, c] of Object.entries(ips.counters)) {
+        this.request(source, 'hit', c.hits);
+        this.request(source, 'miss', c.misses);
+        this.request(source, 'failed', c.failed);
+        this.request(source, 'cache_hit', c.cacheHits);
+        this.request(source, 'local', c.localAnswers);
+      }
+      const cymruCache = ips.cacheHits.cymru ?? 0;
+      this.request('cymru', 'answered', ips.cymruEnriched - cymruCache);
+      this.request('cymru', 'cache_hit', cymruCache);
+      this.request('cymru', 'failed_batch', ips.cymruFailedBatches);
+    }
+    if (r.files) {
+      this.request('virustotal', 'request', r.files.requests);
+      this.request('virustotal', 'cache_hit', r.files.cacheHits);
+      this.request('virustotal', 'failed', r.files.failed);
+    }
   }
 }
 

@@ -3,84 +3,15 @@
  * through Cowrie's daily rename, logrotate's copytruncate and a delete/recreate, a kill -9 and a
  * SIGTERM; the tables must end as one bulk load of everything written.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { WriterPlan } from '../../bench/lib/live-writer.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { ROOT, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
-import { count, load, snapshot } from '../ingest/load-helpers.js';
-
-const LOADER = path.join(ROOT, 'dist/src/cli/cowrie-loader.js');
-const WRITER = path.join(ROOT, 'dist/bench/lib/live-writer.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Running { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<void> }
-
-function startFollow(args: string[]): Running {
-  const child = spawn(process.execPath, [LOADER, 'follow', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-/** One writer process: runs its steps and exits. */
-async function write(plan: WriterPlan): Promise<void> {
-  const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-    const c = spawn(process.execPath, [WRITER, JSON.stringify(plan)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    c.stderr!.on('data', (d) => (err += d));
-    c.on('exit', (code) => resolve({ code, err }));
-  });
-  expect(r.err).toBe('');
-  expect(r.code).toBe(0);
-}
-
-/** Wait (bounded) until `check` holds; the last value is returned for the assertion. */
-async function until<T>(what: () => Promise<T>, check: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = await what();
-  while (!check(v) && Date.now() < deadline) {
-    await sleep(50);
-    v = await what();
-  }
-  return v;
-}
-
-/** Rows in raw_events, or 0 before the schema exists. */
-async function rows(url: string, held: Store[]): Promise<number> {
-  try {
-    if (!held[0]) held[0] = await openStore(url, { migrate: false });
-    return await count(held[0], 'raw_events');
-  } catch {
-    if (held[0]) await held[0].close().catch(() => {});
-    held.length = 0;
-    return 0;
-  }
-}
-
-async function stop(r: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  r.child.kill(signal);
-  await r.exited;
-}
-
-/** Prometheus text format → `name{labels}` → value. */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    expect(m, `not a metrics line: ${line}`).not.toBeNull();
-    out.set(m![1], Number(m![2]));
-  }
-  return out;
-}
+import { load, snapshot } from '../ingest/load-helpers.js';
+import { parseMetrics, rows, startFollow, stop, until, write, type Running } from './follow-helpers.js';
 
 for (const d of dialectCases()) {
   describe.skipIf(d.skip)(`[${d.name}] cowrie-loader follow`, () => {
@@ -167,7 +98,8 @@ for (const d of dialectCases()) {
       const url = await d.newUrl();
       const held: Store[] = [];
       const total = 4000;
-      const writer = write({ target: live, steps: [{ write: [0, total], rate: 500 }] });
+      // 16 s of writing: the kill lands mid-write even when a loaded machine starts follow slowly.
+      const writer = write({ target: live, steps: [{ write: [0, total], rate: 250 }] });
       const first = startFollow([logs, '--db', url, '-q']);
       running.push(first);
       const atKill = await until(() => rows(url, held), (n) => n > 0);
