@@ -41,7 +41,7 @@ export interface IpSourceCase {
   /** Settings or env that make the simulator reject the credential (401/403). */
   rejected: { settings?: Record<string, unknown>; env?: Record<string, string>; start?: (o: SimStartOptions) => Promise<SimUnderTest> };
   /** How the daily quota is spent in the test: our own count in the database, or the server's answer. */
-  quota: { settings?: Record<string, unknown>; sim?: Partial<SimStartOptions> };
+  quota: Array<{ how: string; settings?: Record<string, unknown>; sim?: Partial<SimStartOptions> }>;
   /** Checks the stored sub-object against what the simulator answers for `ip`. */
   expectStored(ip: string, stored: Record<string, unknown>, seed: number): void;
   /** Whether the simulator knows something about `ip` (a hit), else a miss. */
@@ -142,9 +142,9 @@ export function ipSourceSuite(c: IpSourceCase): void {
         expect(r.ips!.enriched).toBe(ips.length);
       });
 
-      it('a spent daily quota stops the source for the day (exit 0, a warning), the rest pending for the next run', async () => {
-        const { store, ips } = await setup(10, c.quota.sim ?? {});
-        const { r, lines } = await run(store, { settings: c.quota.settings });
+      for (const q of c.quota) it(`a spent daily quota (${q.how}) stops the source for the day (exit 0, a warning), the rest pending for the next run`, async () => {
+        const { store, ips } = await setup(10, q.sim ?? {});
+        const { r, lines } = await run(store, { settings: q.settings });
         expect(r.failedSources).toEqual([]);
         expect(lines.filter((l) => l.startsWith('[WARNING]') && l.includes(`${c.title} daily quota spent`))).toHaveLength(1);
         const got = await rows(store);

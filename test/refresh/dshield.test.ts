@@ -36,7 +36,7 @@ ipSourceSuite({
   settings: (url) => ({ dshieldUrl: url, dshieldEmail: EMAIL, dshieldRate: 20 }),
   // ISC refuses User-Agents it does not accept with a 403 and a text: a server that refuses ours.
   rejected: { start: refusingServer },
-  quota: { sim: { dailyQuota: 4 } },
+  quota: [{ how: 'the server answers 429 with a Retry-After until midnight', sim: { dailyQuota: 4 } }],
   knows: (ip, seed) => {
     const b = (dshieldAnswer(ip, seed).body as { ip: Record<string, unknown> }).ip;
     return b.count !== null || b.threatfeeds !== undefined;
