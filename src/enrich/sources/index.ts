@@ -2,6 +2,7 @@
  * The sources, in their default order. Adding one is a file in this folder and a line here;
  * `--sources` (config `enrichment.sources`, env COWRIE_SOURCES) enables, disables and orders them.
  */
+import { abuseipdbSource } from './abuseipdb.js';
 import { cymruSource } from './cymru.js';
 import { dshieldSource } from './dshield.js';
 import { greynoiseSource } from './greynoise.js';
@@ -16,6 +17,7 @@ export const SOURCES = [
   greynoiseSource,
   virustotalSource,
   dshieldSource,
+  abuseipdbSource,
 ] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
