@@ -5,6 +5,8 @@
  * quota stops it for the day (exit 0, a warning) with the rest pending; an outage stops it after
  * N failures in a row; answers are cached within the TTL; `--sources` enables and disables it.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/config.js';
 import { refresh, type Limit } from '../../src/enrich/refresh.js';
@@ -51,6 +53,21 @@ export interface IpSourceCase {
 }
 
 const SEED = 7;
+
+/** A real HTTP server on 127.0.0.1 that refuses every request (403 with `body`): a source whose credential is rejected. */
+export async function refusingServer(body: string): Promise<SimUnderTest> {
+  const stats = { requests: 0, ipsRequested: [] as string[], byStatus: { 403: 0 } as Record<number, number> };
+  const server = createServer((_req, res) => {
+    stats.requests++;
+    stats.byStatus[403]++;
+    res.writeHead(403, { 'Content-Type': 'text/plain' }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats, setOptions: () => {},
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 export function ipSourceSuite(c: IpSourceCase): void {
   for (const d of dialectCases()) {
