@@ -6,6 +6,7 @@ import { abuseipdbSource } from './abuseipdb.js';
 import { cymruSource } from './cymru.js';
 import { dshieldSource } from './dshield.js';
 import { greynoiseSource } from './greynoise.js';
+import { internetdbSource } from './internetdb.js';
 import { maxmindSource } from './maxmind.js';
 import type { Logger } from '../../log.js';
 import type { Source } from './source.js';
@@ -18,6 +19,7 @@ export const SOURCES = [
   virustotalSource,
   dshieldSource,
   abuseipdbSource,
+  internetdbSource,
 ] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
