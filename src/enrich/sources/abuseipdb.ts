@@ -1,6 +1,6 @@
 /**
  * AbuseIPDB API v2 `check`: `GET {url}/api/v2/check?ipAddress={ip}&maxAgeInDays=90` with the key in
- * a `Key` header (docs/PROTOCOLS.md §12). The free plan allows 1,000 checks a UTC day: counted in
+ * a `Key` header (docs/PROTOCOLS.md §10.1). The free plan allows 1,000 checks a UTC day: counted in
  * the database (shared by every process) and cross-checked with the `X-RateLimit-Remaining` header.
  */
 import { apiKey, apiUrl, int, num } from '../../config/setting.js';

@@ -1,5 +1,5 @@
 /**
- * Shodan InternetDB: `GET {url}/{ip}`, no key (docs/PROTOCOLS.md §13): open ports, hostnames,
+ * Shodan InternetDB: `GET {url}/{ip}`, no key (docs/PROTOCOLS.md §10.2): open ports, hostnames,
  * CPEs, tags and vulnerabilities from Shodan's weekly scans. 404 means "nothing known", a normal
  * answer that is cached. Free for non-commercial use only, so it is off unless named in `--sources`.
  */
