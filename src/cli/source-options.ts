@@ -16,7 +16,8 @@ export function sourceOptions(cmd: Command): Command {
     .option('--sources <list>', `sources to use, in order (env COWRIE_SOURCES; default ${DEFAULT_SOURCES.join(',')}; also ${SOURCE_NAMES.filter((n) => !DEFAULT_SOURCES.includes(n)).join(', ') || 'none'})`)
     .option('--offline', 'MaxMind only: no network calls');
   for (const source of SOURCES) {
-    const keyed = Object.values(source.settings as Record<string, Setting>).filter((x) => x.secret && x.env).map((x) => x.env);
+    const required = source.requires ? (source.settings as Record<string, Setting>)[source.requires.setting] : undefined;
+    const keyed = required?.secret && required.env ? [required.env] : [];
     for (const setting of Object.values(source.settings as Record<string, Setting>)) {
       if (!setting.flag || !setting.help) continue;
       const facts = [

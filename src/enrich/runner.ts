@@ -233,8 +233,10 @@ export function startSourceRun<V>(o: SourceRunOptions<V>): SourceRun<V> {
   // Results are handed on one at a time, in arrival order, each after its cache write.
   let chain: Promise<void> = Promise.resolve();
   const handOn = (r: SourceResult<V>, committed: Promise<void>): Promise<void> => {
+    if (!o.onResult) return committed.then(() => deliver(r));
+    const onResult = o.onResult;
     chain = chain.then(() => committed).then(async () => {
-      await o.onResult?.(r);
+      await onResult(r);
       deliver(r);
     });
     return chain;
@@ -243,7 +245,10 @@ export function startSourceRun<V>(o: SourceRunOptions<V>): SourceRun<V> {
   const done = (async () => {
     const cached = await getCached<V>(db, source.name, o.keys);
     counts.cacheHits = cached.size;
-    for (const [, e] of cached) await handOn(fromCache(e), Promise.resolve());
+    for (const [, e] of cached) {
+      if (o.onResult) await handOn(fromCache(e), Promise.resolve());
+      else deliver(fromCache(e));
+    }
     const toAsk = o.keys.filter((k) => !cached.has(k));
     if (!toAsk.length) return;
     const summary = await engine.lookup(toAsk, (r) => {

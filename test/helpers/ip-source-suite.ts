@@ -5,6 +5,8 @@
  * quota stops it for the day (exit 0, a warning) with the rest pending; an outage stops it after
  * N failures in a row; answers are cached within the TTL; `--sources` enables and disables it.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/config.js';
 import { refresh, type Limit } from '../../src/enrich/refresh.js';
@@ -41,7 +43,7 @@ export interface IpSourceCase {
   /** Settings or env that make the simulator reject the credential (401/403). */
   rejected: { settings?: Record<string, unknown>; env?: Record<string, string>; start?: (o: SimStartOptions) => Promise<SimUnderTest> };
   /** How the daily quota is spent in the test: our own count in the database, or the server's answer. */
-  quota: { settings?: Record<string, unknown>; sim?: Partial<SimStartOptions> };
+  quota: Array<{ how: string; settings?: Record<string, unknown>; sim?: Partial<SimStartOptions> }>;
   /** Checks the stored sub-object against what the simulator answers for `ip`. */
   expectStored(ip: string, stored: Record<string, unknown>, seed: number): void;
   /** Whether the simulator knows something about `ip` (a hit), else a miss. */
@@ -51,6 +53,21 @@ export interface IpSourceCase {
 }
 
 const SEED = 7;
+
+/** A real HTTP server on 127.0.0.1 that refuses every request (403 with `body`): a source whose credential is rejected. */
+export async function refusingServer(body: string): Promise<SimUnderTest> {
+  const stats = { requests: 0, ipsRequested: [] as string[], byStatus: { 403: 0 } as Record<number, number> };
+  const server = createServer((_req, res) => {
+    stats.requests++;
+    stats.byStatus[403]++;
+    res.writeHead(403, { 'Content-Type': 'text/plain' }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats, setOptions: () => {},
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 export function ipSourceSuite(c: IpSourceCase): void {
   for (const d of dialectCases()) {
@@ -142,9 +159,9 @@ export function ipSourceSuite(c: IpSourceCase): void {
         expect(r.ips!.enriched).toBe(ips.length);
       });
 
-      it('a spent daily quota stops the source for the day (exit 0, a warning), the rest pending for the next run', async () => {
-        const { store, ips } = await setup(10, c.quota.sim ?? {});
-        const { r, lines } = await run(store, { settings: c.quota.settings });
+      for (const q of c.quota) it(`a spent daily quota (${q.how}) stops the source for the day (exit 0, a warning), the rest pending for the next run`, async () => {
+        const { store, ips } = await setup(10, q.sim ?? {});
+        const { r, lines } = await run(store, { settings: q.settings });
         expect(r.failedSources).toEqual([]);
         expect(lines.filter((l) => l.startsWith('[WARNING]') && l.includes(`${c.title} daily quota spent`))).toHaveLength(1);
         const got = await rows(store);

@@ -2,31 +2,14 @@
  * DShield/ISC against its simulator on both databases (the standard source cases), plus what is
  * DShield's own: the contact address in the User-Agent, and no lookups without one.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/config.js';
 import { enabledSources } from '../../src/enrich/sources/index.js';
 import { MemoryLogger } from '../../src/log.js';
 import { dshieldAnswer, startDShieldSim, USER_AGENT_MESSAGE } from '../../src/sim/dshield-sim.js';
-import { ipSourceSuite } from '../helpers/ip-source-suite.js';
+import { ipSourceSuite, refusingServer } from '../helpers/ip-source-suite.js';
 
 const EMAIL = 'honeypot-ops@example.org';
-
-/** An ISC that refuses our User-Agent: 403 with its text, for every request. */
-async function refusingServer() {
-  const stats = { requests: 0, ipsRequested: [] as string[], byStatus: { 403: 0 } as Record<number, number> };
-  const server = createServer((req, res) => {
-    stats.requests++;
-    stats.byStatus[403]++;
-    res.writeHead(403, { 'Content-Type': 'text/plain' }).end(USER_AGENT_MESSAGE);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats, setOptions: () => {},
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 ipSourceSuite({
   name: 'dshield',
@@ -35,8 +18,8 @@ ipSourceSuite({
   start: (o) => startDShieldSim(o),
   settings: (url) => ({ dshieldUrl: url, dshieldEmail: EMAIL, dshieldRate: 20 }),
   // ISC refuses User-Agents it does not accept with a 403 and a text: a server that refuses ours.
-  rejected: { start: refusingServer },
-  quota: { sim: { dailyQuota: 4 } },
+  rejected: { start: () => refusingServer(USER_AGENT_MESSAGE) },
+  quota: [{ how: 'the server answers 429 with a Retry-After until midnight', sim: { dailyQuota: 4 } }],
   knows: (ip, seed) => {
     const b = (dshieldAnswer(ip, seed).body as { ip: Record<string, unknown> }).ip;
     return b.count !== null || b.threatfeeds !== undefined;

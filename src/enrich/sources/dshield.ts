@@ -1,5 +1,5 @@
 /**
- * DShield / SANS ISC: `GET {url}/api/ip/{ip}?json` (docs/PROTOCOLS.md §11). No key; ISC asks for
+ * DShield / SANS ISC: `GET {url}/api/ip/{ip}?json` (docs/PROTOCOLS.md §6, §10.3). No key; ISC asks for
  * contact details in the User-Agent (generic ones get 403) and at most one request a second, so the
  * source is used only when `--dshield-email` is set, and a 403 turns it off for the run.
  */

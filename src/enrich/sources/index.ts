@@ -2,9 +2,11 @@
  * The sources, in their default order. Adding one is a file in this folder and a line here;
  * `--sources` (config `enrichment.sources`, env COWRIE_SOURCES) enables, disables and orders them.
  */
+import { abuseipdbSource } from './abuseipdb.js';
 import { cymruSource } from './cymru.js';
 import { dshieldSource } from './dshield.js';
 import { greynoiseSource } from './greynoise.js';
+import { internetdbSource } from './internetdb.js';
 import { maxmindSource } from './maxmind.js';
 import type { Logger } from '../../log.js';
 import type { Source } from './source.js';
@@ -16,6 +18,8 @@ export const SOURCES = [
   greynoiseSource,
   virustotalSource,
   dshieldSource,
+  abuseipdbSource,
+  internetdbSource,
 ] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
