@@ -353,7 +353,13 @@ export class SqliteAdapter implements DialectAdapter {
     } catch (err) {
       conn.close();
       if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw new UsageError(`cannot lock ${lockFile}: ${errorMessage(err)}`);
-      return { busy: readHolder(infoFile) };
+      // The holder writes who it is just after taking the lock: give it a moment to say so.
+      let who = readHolder(infoFile);
+      for (let i = 0; who === null && i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        who = readHolder(infoFile);
+      }
+      return { busy: who };
     }
     const tmp = `${infoFile}.${process.pid}.tmp`;
     try {
