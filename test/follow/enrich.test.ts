@@ -84,6 +84,9 @@ for (const d of dialectCases()) {
       running.push(f);
       p = await until(() => progress(store), (v) => v.ips === 120 && v.done === 120, 30_000);
       expect(p).toEqual({ ips: 120, done: 120, gnCached: 120 });
+      // A session's snapshot follows its IP's enrichment within the same cycle: wait for that cycle.
+      const unsnapshotted = async () => Number((await store.db.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM session_summaries WHERE enrichment_at IS NULL'))[0].n);
+      await until(unsnapshotted, (n) => n === 0, 30_000);
       await stop(f);
       expect(f.child.exitCode).toBe(0);
       expect(f.stdout()).toMatch(/^follow stopped: /);
