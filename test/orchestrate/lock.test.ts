@@ -76,7 +76,7 @@ for (const d of dialectCases()) {
       const s = await sensorsWorld({ url: await d.newUrl(), sensors: SENSORS, world: { greynoise: { latencyMs: 4000 } } });
       w = s.w;
       const [c, e] = await Promise.all([s.orchestrate(['--wait', '-v']), s.orchestrate(['--wait', '-v'])]);
-      expect([c.code, e.code]).toEqual([0, 0]);
+      expect([c.code, e.code], c.stderr + e.stderr).toEqual([0, 0]);
       expect([c.stderr, e.stderr].filter((x) => x.includes('waiting for it to finish'))).toHaveLength(1);
     });
 

@@ -352,7 +352,8 @@ export class SqliteAdapter implements DialectAdapter {
       conn.exec('BEGIN IMMEDIATE');
     } catch (err) {
       conn.close();
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw new UsageError(`cannot lock ${lockFile}: ${errorMessage(err)}`);
+      const code = (err as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw new UsageError(`cannot lock ${lockFile}: ${errorMessage(err)}`);
       // The holder writes who it is just after taking the lock: give it a moment to say so.
       let who = readHolder(infoFile);
       for (let i = 0; who === null && i < 20; i++) {
