@@ -275,6 +275,41 @@ export const MIGRATIONS: Migration[] = [
     ],
     backfill: backfillReportRollups,
   },
+  {
+    version: 5,
+    name: 'worker coordination',
+    // Several refresh workers (and follow --enrich) on one database share the work and the limits
+    // (docs/SCALING.md). Times are milliseconds since the epoch on the database's clock
+    // (DialectAdapter.nowMsSql), so workers on machines with skewed clocks still agree.
+    up: (t) => [
+      // An item (an IP, a file hash) being enriched by one worker until `expires_ms`; the lease is
+      // renewed while the worker works, so a killed worker's items are free again within a lease.
+      `CREATE TABLE IF NOT EXISTS work_claims (
+        kind TEXT NOT NULL,
+        item TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        expires_ms ${t.bigint} NOT NULL,
+        PRIMARY KEY (kind, item)
+      )`,
+      `CREATE INDEX IF NOT EXISTS work_claims_holder ON work_claims (holder)`,
+      // Workers asking one rate-limited service at once: each takes an equal share of its rate.
+      `CREATE TABLE IF NOT EXISTS rate_shares (
+        service TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        joined_ms ${t.bigint} NOT NULL,
+        expires_ms ${t.bigint} NOT NULL,
+        PRIMARY KEY (service, holder)
+      )`,
+      // At most N connections to a service across all workers (Team Cymru: 2): one row per slot.
+      `CREATE TABLE IF NOT EXISTS connection_slots (
+        service TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        holder TEXT,
+        expires_ms ${t.bigint} NOT NULL DEFAULT 0,
+        PRIMARY KEY (service, slot)
+      )`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

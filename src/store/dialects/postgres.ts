@@ -348,6 +348,11 @@ export class PostgresAdapter implements DialectAdapter {
     return this.transaction(fn, true);
   }
 
+  nowMsSql(): string {
+    // clock_timestamp(), not now(): a long transaction must still see time pass.
+    return `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+  }
+
   greatest(a: string, b: string): string {
     return `GREATEST(${a}, ${b})`;
   }

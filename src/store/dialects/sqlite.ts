@@ -313,6 +313,10 @@ export class SqliteAdapter implements DialectAdapter {
     return this.transaction(fn);
   }
 
+  nowMsSql(): string {
+    return `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`;
+  }
+
   greatest(a: string, b: string): string {
     return `max(coalesce(${a}, ${b}), coalesce(${b}, ${a}))`;
   }

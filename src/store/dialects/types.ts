@@ -103,6 +103,8 @@ export interface DialectAdapter extends SqlRunner {
   jsonArrayUnion(a: string, b: string): string;
   /** SQL for a JSON parameter placeholder. */
   jsonParam(): string;
+  /** SQL for the database clock in milliseconds since the epoch (an integer): leases use one clock for all workers. */
+  nowMsSql(): string;
   /** SQL literal for a boolean. */
   bool(v: boolean): string;
   /** SQL for the text elements of a JSON array column, as a table with one column `value` (FROM-able). */
