@@ -315,6 +315,10 @@ export class PostgresAdapter implements DialectAdapter {
     return fresh.size;
   }
 
+  keyRows(keys: readonly string[]): { sql: string; params: unknown[] } {
+    return { sql: 'unnest(?::text[]) AS k(item)', params: [keys] };
+  }
+
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] } {
     // One array parameter: one plan whatever the count (500-parameter IN lists cost ~6× as much, measured).
     return { sql: `${column} = ANY(?::text[])`, params: [keys] };

@@ -253,6 +253,10 @@ export class SqliteAdapter implements DialectAdapter {
     return fresh;
   }
 
+  keyRows(keys: readonly string[]): { sql: string; params: unknown[] } {
+    return { sql: '(SELECT value AS item FROM json_each(?)) AS k', params: [JSON.stringify(keys)] };
+  }
+
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] } {
     return { sql: `${column} IN (SELECT value FROM json_each(?))`, params: [JSON.stringify(keys)] };
   }

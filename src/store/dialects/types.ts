@@ -87,6 +87,8 @@ export interface DialectAdapter extends SqlRunner {
   upsertCountNew(tx: SqlRunner, spec: BulkUpsert, rows: unknown[][]): Promise<number>;
   /** SQL and its parameters for `column` being one of `keys` (text): one array on PostgreSQL. */
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] };
+  /** SQL and its parameter for `keys` as a FROM-able table with one text column `item`. */
+  keyRows(keys: readonly string[]): { sql: string; params: unknown[] };
   /**
    * A first load into an empty database (`cowrie-loader bulk --fast`): `true` drops raw_events'
    * unique key and turns the journal off (SQLite); `false` turns it back on. Not crash-safe.
