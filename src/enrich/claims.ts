@@ -2,16 +2,18 @@
  * Work claims with leases (docs/SCALING.md, "N refresh workers"): several refresh processes,
  * `cowrie-loader follow --enrich` and a nightly `cowrie-orchestrate` on one database each take a
  * disjoint set of IPs (and file hashes), so no answer is paid for twice. A claim lives for a lease
- * renewed while the run works; results are committed in the same transaction that drops their
- * claims; a killed worker's claims expire within one lease and are taken over.
+ * renewed while the run works and is dropped when the run ends (a committed IP is no longer due,
+ * so its claim keeps nobody from anything meanwhile; dropping claims per commit tripled the cost
+ * of a SQLite commit, measured). A killed worker's claims expire within one lease and are taken
+ * over — at once by a worker of the same machine, which can tell that the process is gone.
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { claimItems, liveHolders, releaseClaims, releaseHolder, renewClaims, type ClaimKind } from '../store/claim-repo.js';
+import { claimItems, liveHolders, releaseHolder, renewClaims, type ClaimKind } from '../store/claim-repo.js';
 import { escapeControl } from '../text.js';
-import type { DialectAdapter, SqlRunner } from '../store/store.js';
+import type { DialectAdapter } from '../store/store.js';
 
 export const DEFAULT_LEASE_SECONDS = 60;
 /** Rounds of select-then-claim when other workers win some of the selection in between. */
@@ -25,8 +27,6 @@ export interface WorkClaims {
    * worker claimed in between are replaced by the next ones, in up to five rounds.
    */
   take<T>(kind: ClaimKind, limit: number | null, select: (limit: number | null) => Promise<T[]>, key: (item: T) => string): Promise<T[]>;
-  /** In the transaction that writes their results: these items are done. */
-  release(tx: SqlRunner, kind: ClaimKind, items: readonly string[]): Promise<void>;
   /** Stop renewing and drop every claim left (the run is over or interrupted). */
   close(): Promise<void>;
 }
@@ -104,7 +104,6 @@ export function startWorkClaims(db: DialectAdapter, o: { leaseSeconds: number; l
       }
       return got;
     },
-    release: (tx, kind, items) => releaseClaims(db, tx, kind, holder, items),
     async close() {
       if (timer) clearInterval(timer);
       timer = null;

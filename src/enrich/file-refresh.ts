@@ -104,10 +104,7 @@ export async function refreshFiles(store: Store, o: FileRefreshOptions): Promise
     if (!buffer.length || (!force && buffer.length < o.commitInterval)) return;
     const rows = buffer;
     buffer = [];
-    await db.transaction(async (tx) => {
-      await writeFileVerdicts(db, tx, rows);
-      await o.claims.release(tx, 'file', rows.map((r) => r.shasum));
-    });
+    await db.transaction((tx) => writeFileVerdicts(db, tx, rows));
     res.updated += rows.length;
     logger.info(`[files] committed ${res.updated} rows...`);
     status.update('files', { files_processed: res.updated, files_total: hashes.length, file_errors: res.failed, cache_hits: res.cacheHits, requests: res.requests });

@@ -257,7 +257,6 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     await db.transaction(async (tx) => {
       await writeIpEnrichment(db, tx, chunk.rows);
       await upsertAsns(db, tx, chunk.asns, chunk.deltas);
-      await o.claims.release(tx, 'ip', chunk.rows.map((r) => r.ip));
     });
     processed += n;
     res.processed = processed;

@@ -53,17 +53,6 @@ export function renewClaims(db: SqlRunner & Pick<DialectAdapter, 'nowMsSql'>, ho
   return db.run(`UPDATE work_claims SET expires_ms = ${db.nowMsSql()} + ? WHERE holder = ?`, [leaseMs, holder]);
 }
 
-/** Drop `holder`'s claims on `items` (in the transaction that wrote their results), or on everything. */
-export async function releaseClaims(db: DialectAdapter, tx: SqlRunner, kind: ClaimKind, holder: string, items?: readonly string[]): Promise<void> {
-  if (!items) {
-    await tx.run('DELETE FROM work_claims WHERE kind = ? AND holder = ?', [kind, holder]);
-    return;
-  }
-  if (!items.length) return;
-  const keys = db.inKeys('item', items);
-  await tx.run(`DELETE FROM work_claims WHERE kind = ? AND holder = ? AND ${keys.sql}`, [kind, holder, ...keys.params]);
-}
-
 /** Every claim of `holder`, whatever its kind (the run is over); returns how many there were. */
 export function releaseHolder(db: SqlRunner, holder: string): Promise<number> {
   return db.run('DELETE FROM work_claims WHERE holder = ?', [holder]);
