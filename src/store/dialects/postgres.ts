@@ -360,6 +360,10 @@ export class PostgresAdapter implements DialectAdapter {
     return `(SELECT coalesce(jsonb_agg(v ORDER BY v), '[]'::jsonb) FROM (SELECT DISTINCT v FROM jsonb_array_elements_text(coalesce(${a}, '[]'::jsonb) || coalesce(${b}, '[]'::jsonb)) AS e(v)) AS u)`;
   }
 
+  binaryText(expr: string): string {
+    return `(${expr}) COLLATE "C"`;
+  }
+
   jsonParam(): string {
     return '?::jsonb';
   }

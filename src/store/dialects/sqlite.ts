@@ -325,6 +325,11 @@ export class SqliteAdapter implements DialectAdapter {
     return `(SELECT json_group_array(value) FROM (SELECT DISTINCT value FROM (SELECT value FROM json_each(coalesce(${a}, '[]')) UNION SELECT value FROM json_each(coalesce(${b}, '[]'))) ORDER BY value))`;
   }
 
+  binaryText(expr: string): string {
+    // SQLite's default collation (BINARY) already compares bytes.
+    return expr;
+  }
+
   jsonParam(): string {
     return '?';
   }

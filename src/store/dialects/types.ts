@@ -101,6 +101,8 @@ export interface DialectAdapter extends SqlRunner {
   least(a: string, b: string): string;
   /** SQL for the sorted union of two JSON arrays of strings (either may be NULL). */
   jsonArrayUnion(a: string, b: string): string;
+  /** SQL for a text expression compared byte by byte (ORDER BY, min, max) whatever the database's collation. */
+  binaryText(expr: string): string;
   /** SQL for a JSON parameter placeholder. */
   jsonParam(): string;
   /** SQL literal for a boolean. */
