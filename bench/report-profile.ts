@@ -48,6 +48,7 @@ try {
     },
     run: (sql, params) => db.run(sql, params),
     binaryText: (expr) => db.binaryText(expr),
+    jsonText: (expr, path) => db.jsonText(expr, path),
     types: db.types,
   };
   const options = {

@@ -173,7 +173,7 @@ export async function readIpStats(db: SqlRunner, w: ReportWindow): Promise<IpSta
 }
 
 /** What the report reads through: SQL, and byte-order text comparison (the same order as JavaScript's `<`). */
-export type ReportDb = SqlRunner & Pick<DialectAdapter, 'binaryText' | 'types'>;
+export type ReportDb = SqlRunner & Pick<DialectAdapter, 'binaryText' | 'jsonText' | 'types'>;
 
 /** One listed source IP (the ips view, new IPs): the IpStat fields those views show. */
 export type IpRow = Pick<IpStat, 'ip' | 'sessions' | 'firstSeen' | 'lastSeen' | 'sensors' | 'everFirstSeen' | 'asn' | 'country' | 'enrichedAt' | 'gnClassification' | 'gnName' | 'greynoiseAt'>;
@@ -247,13 +247,15 @@ const maxText = (a: string | null, b: string | null) => (a === null ? b : b === 
  * Everything the asns, countries, ips, new and coverage views need about the window's IPs, in one
  * statement: the sessions are grouped per IP once (a materialised CTE, from the covering index
  * session_summaries_ip_window), joined to the inventory once, and every figure is a GROUP BY over
- * that; only groups and the listed IPs come back. Enrichment JSON is read in SQL (`->`/`->>`, the
- * same on both dialects), never parsed here.
+ * that; only groups and the listed IPs come back. Enrichment JSON is read in SQL (jsonText), never
+ * parsed here.
  */
 export async function readIpSummary(db: ReportDb, w: ReportWindow, o: IpSummaryOptions): Promise<IpSummary> {
   const f = sessionFilter(w);
-  const gc = "i.enrichment -> 'greynoise' ->> 'classification'";
-  const at = (source: string) => `i.enrichment -> '${source}' ->> 'fetched_at'`;
+  // Keys are our own words (never attacker text), written into the SQL.
+  const json = (...path: string[]) => db.jsonText('i.enrichment', path);
+  const gc = json('greynoise', 'classification');
+  const at = (source: string) => json(source, 'fetched_at');
   const bin = (e: string) => db.binaryText(e);
   // Columns of every arm of the UNION (NULL where an arm has none).
   // Columns of every arm of the UNION, with their types (PostgreSQL needs typed NULLs to match the arms).
@@ -298,8 +300,8 @@ export async function readIpSummary(db: ReportDb, w: ReportWindow, o: IpSummaryO
      e AS (
        SELECT a.ip, a.sessions, a.first_seen, a.last_seen, i.first_seen AS ever, i.current_asn AS asn, i.geo_country AS country,
          i.enrichment_updated_at AS enriched_at, i.enrichment_pending AS pending, ${gc} AS gc,
-         i.enrichment -> 'greynoise' ->> 'name' AS gn_name, ${IP_SOURCES.map((s) => `${at(s)} AS ${s}_at`).join(', ')},
-         i.enrichment -> 'maxmind' ->> 'city_db_build' AS city_build, i.enrichment -> 'maxmind' ->> 'asn_db_build' AS asn_build,
+         ${json('greynoise', 'name')} AS gn_name, ${IP_SOURCES.map((s) => `${at(s)} AS ${s}_at`).join(', ')},
+         ${json('maxmind', 'city_db_build')} AS city_build, ${json('maxmind', 'asn_db_build')} AS asn_build,
          CASE WHEN ${maybeNotPublic('a.ip')} THEN 1 ELSE 0 END = 1 AS special
        FROM a LEFT JOIN ip_inventory i ON i.ip_address = a.ip),
      j AS MATERIALIZED (

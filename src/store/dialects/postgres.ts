@@ -364,6 +364,10 @@ export class PostgresAdapter implements DialectAdapter {
     return `(${expr}) COLLATE "C"`;
   }
 
+  jsonText(expr: string, path: readonly string[]): string {
+    return `${expr} #>> '{${path.join(',')}}'`;
+  }
+
   jsonParam(): string {
     return '?::jsonb';
   }

@@ -330,6 +330,11 @@ export class SqliteAdapter implements DialectAdapter {
     return expr;
   }
 
+  jsonText(expr: string, path: readonly string[]): string {
+    // One path (not chained -> ->>): the document is parsed once.
+    return `${expr} ->> '$.${path.join('.')}'`;
+  }
+
   jsonParam(): string {
     return '?';
   }

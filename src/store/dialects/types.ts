@@ -103,6 +103,8 @@ export interface DialectAdapter extends SqlRunner {
   jsonArrayUnion(a: string, b: string): string;
   /** SQL for a text expression compared byte by byte (ORDER BY, min, max) whatever the database's collation. */
   binaryText(expr: string): string;
+  /** SQL for the text at a path of keys in a JSON column (NULL when missing). */
+  jsonText(expr: string, path: readonly string[]): string;
   /** SQL for a JSON parameter placeholder. */
   jsonParam(): string;
   /** SQL literal for a boolean. */
