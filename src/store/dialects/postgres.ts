@@ -369,6 +369,14 @@ export class PostgresAdapter implements DialectAdapter {
     return `(SELECT coalesce(jsonb_agg(v ORDER BY v), '[]'::jsonb) FROM (SELECT DISTINCT v FROM jsonb_array_elements_text(coalesce(${a}, '[]'::jsonb) || coalesce(${b}, '[]'::jsonb)) AS e(v)) AS u)`;
   }
 
+  binaryText(expr: string): string {
+    return `(${expr}) COLLATE "C"`;
+  }
+
+  jsonText(expr: string, path: readonly string[]): string {
+    return `${expr} #>> '{${path.join(',')}}'`;
+  }
+
   jsonParam(): string {
     return '?::jsonb';
   }

@@ -333,6 +333,16 @@ export class SqliteAdapter implements DialectAdapter {
     return `(SELECT json_group_array(value) FROM (SELECT DISTINCT value FROM (SELECT value FROM json_each(coalesce(${a}, '[]')) UNION SELECT value FROM json_each(coalesce(${b}, '[]'))) ORDER BY value))`;
   }
 
+  binaryText(expr: string): string {
+    // SQLite's default collation (BINARY) already compares bytes.
+    return expr;
+  }
+
+  jsonText(expr: string, path: readonly string[]): string {
+    // One path (not chained -> ->>): the document is parsed once.
+    return `${expr} ->> '$.${path.join('.')}'`;
+  }
+
   jsonParam(): string {
     return '?';
   }

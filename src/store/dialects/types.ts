@@ -103,6 +103,10 @@ export interface DialectAdapter extends SqlRunner {
   least(a: string, b: string): string;
   /** SQL for the sorted union of two JSON arrays of strings (either may be NULL). */
   jsonArrayUnion(a: string, b: string): string;
+  /** SQL for a text expression compared byte by byte (ORDER BY, min, max) whatever the database's collation. */
+  binaryText(expr: string): string;
+  /** SQL for the text at a path of keys in a JSON column (NULL when missing). */
+  jsonText(expr: string, path: readonly string[]): string;
   /** SQL for a JSON parameter placeholder. */
   jsonParam(): string;
   /** SQL for the database clock in milliseconds since the epoch (an integer): leases use one clock for all workers. */
