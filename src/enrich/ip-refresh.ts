@@ -3,7 +3,7 @@ import { UserError } from '../errors.js';
 import { fmt, notice, type Logger } from '../log.js';
 import type { StatusEmitter } from '../status/emitter.js';
 import { getCached, putCached } from '../store/cache-repo.js';
-import { asnsWithDetails, readEnrichment, recountAsns, seenOnlyOn, selectIpsToEnrich, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
+import { asnsWithDetails, readEnrichment, recountAsns, seenOnlyOn, selectIpsPendingOnly, selectIpsToEnrich, upsertAsns, writeIpEnrichment, type IpCandidate } from '../store/ip-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { fromCache } from './answer-buffer.js';
@@ -35,6 +35,26 @@ export interface IpRefreshOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
   /** IPs seen only on these sensors are not selected (cowrie-orchestrate, `enable_asn_inventory = false`). */
   leaveOutSensors?: string[];
+  /** Live mode's split (`follow --enrich`, live.ts); a refresh sets neither. */
+  live?: LiveSplit;
+}
+
+/**
+ * How live mode splits the IP sources between two loops, so ASN and country never wait for a
+ * rate-bounded HTTP source. Both keep the queue in `enrichment_pending`, as a refresh does.
+ */
+export interface LiveSplit {
+  /**
+   * Fast loop: sources left to the other loop, treated like sources this run cannot ask — not
+   * asked, the IP stays pending for them, and an IP owed only by them is not selected.
+   */
+  defer?: string[];
+  /**
+   * HTTP loop: ask only these, and only for IPs owed nothing else (ip-repo's ipsPendingOnly),
+   * longest waiting first. The other sources are not asked: their stored answers are kept and
+   * still set the typed columns.
+   */
+  onlyPending?: string[];
 }
 
 export interface IpRefreshResult {
@@ -69,10 +89,15 @@ const ASN_DETAILS_TTL = 30 * DAY_SECONDS;
 type AnyValues = Record<string, unknown>;
 const settingsOf = (c: Config) => c as unknown as AnyValues;
 
-/** Whether a source can be asked in this run; the reason when it cannot (its keys stay pending). */
-function availability(s: Source, o: IpRefreshOptions): 'ok' | 'offline' | 'missing' {
+/**
+ * Whether a source can be asked in this run; the reason when it cannot (its keys stay pending),
+ * or, in live mode's HTTP loop, 'kept' for the sources it leaves alone (nothing pending, nothing asked).
+ */
+export function availability(s: Source, o: Pick<IpRefreshOptions, 'offline' | 'config' | 'live'>): 'ok' | 'offline' | 'missing' | 'deferred' | 'kept' {
+  if (o.live?.onlyPending && !o.live.onlyPending.includes(s.name)) return 'kept';
   if (s.network && o.offline) return 'offline';
   if (s.requires && settingsOf(o.config)[s.requires.setting] === undefined) return 'missing';
+  if (o.live?.defer?.includes(s.name)) return 'deferred';
   return 'ok';
 }
 
@@ -90,14 +115,26 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     selected: 0, processed: 0, enriched: 0, errors: 0, pending: 0, notPublic: 0, needCymru: 0, cymruEnriched: 0, cymruFailedBatches: 0,
     cacheHits: {}, counters: {}, quotaLeft: {}, failedSources: [], seconds: { pass1: 0, pass2: 0, pass3: 0, wall: 0 },
   };
-  const sources = o.sources.filter((s) => s.keys === 'ip');
+  // Every IP source sets the typed columns (claims); those the live HTTP loop keeps are not run.
+  const ipSources = o.sources.filter((s) => s.keys === 'ip');
+  const sources = ipSources.filter((s) => availability(s, o) !== 'kept');
   const cutoff = isoMicros(clock().getTime() - o.staleDays * DAY_SECONDS * 1000);
   if (!o.ips?.length && o.limit === null) logger.info(`Querying IPs needing enrichment (>${o.staleDays} days stale)...`);
   // Sources this run cannot ask: an IP owed only by them is not due (it would be redone for nothing).
   const unavailable = sources.filter((s) => availability(s, o) !== 'ok');
   const unavailableNames = unavailable.map((s) => s.name);
   const leaveOut = o.leaveOutSensors?.length ? seenOnlyOn(db, o.leaveOutSensors) : undefined;
-  const candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips, unavailable: unavailableNames, leaveOut });
+  let candidates: IpCandidate[];
+  // Live HTTP loop: the sources each IP is still owed (it asks no other).
+  let owes: Map<string, string[]> | null = null;
+  if (o.live?.onlyPending) {
+    // Not within a day (half the stale age, if shorter) of stale: the fast loop takes those once
+    // stale (due for every source), so one IP is never in both loops at once.
+    const freshSince = isoMicros(clock().getTime() - (o.staleDays - Math.min(1, o.staleDays / 2)) * DAY_SECONDS * 1000);
+    const pending = await selectIpsPendingOnly(db, { sources: o.live.onlyPending, unavailable: unavailableNames, freshSince, limit: o.limit, leaveOut });
+    owes = new Map(pending.map((c) => [c.ip, c.pending]));
+    candidates = pending;
+  } else candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips, unavailable: unavailableNames, leaveOut });
   const ips = candidates.map((c) => c.ip);
   res.selected = ips.length;
   if (o.ips?.length && ips.length < new Set(o.ips).size) logger.warn(`${fmt(new Set(o.ips).size - ips.length)} of the given IPs are not in ip_inventory (load their logs first)`);
@@ -126,7 +163,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const publicIps = scopes.size ? ips.filter((ip) => !scopes.has(ip)) : ips;
   const answers = new Map<string, Map<string, SourceResult<unknown>>>(sources.map((s) => [s.name, new Map()]));
   const earlier = (ip: string): EarlierAnswers => (name) => answers.get(name)?.get(ip);
-  const wanted = (s: Source, ip: string) => !s.wants || s.wants(ip, earlier(ip));
+  const wanted = (s: Source, ip: string) => (!owes || owes.get(ip)!.includes(s.name)) && (!s.wants || s.wants(ip, earlier(ip)));
 
   // Network sources that need only the list start now and overlap passes 1 and 2.
   const runs: SourceRun<unknown>[] = [];
@@ -222,7 +259,9 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     eta_seconds: Math.round(((ips.length - done) * (Date.now() - t)) / Math.max(done, 1) / 1000),
     ...(() => { const c = runCounts(); return { cache_hits: { ...res.cacheHits }, ...c }; })(), ...extra,
   }, { force });
-  const claims = columnPlan(sources);
+  const claims = columnPlan(ipSources);
+  // A run that asks no source of the ASN (live HTTP loop) leaves asn_last_verified as stored.
+  const keepAsnVerified = !claims.asn.some((c) => sources.some((s) => s.name === c.source && availability(s, o) === 'ok'));
   const available = sources.filter((s) => availability(s, o) === 'ok');
   // What a source this run cannot ask owes the IP stays pending, so a run that can asks.
   const owedLater = (ip: string): string[] => unavailable.filter((s) => wanted(s, ip) && !s.answeredLocally?.(ip)).map((s) => s.name);
@@ -237,7 +276,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   let inFlight: Promise<void> | null = null;
   const commit = async (chunk: ChunkMerge, n: number) => {
     await db.transaction(async (tx) => {
-      await writeIpEnrichment(db, tx, chunk.rows);
+      await writeIpEnrichment(db, tx, chunk.rows, { keepAsnVerified });
       await upsertAsns(db, tx, chunk.asns, chunk.deltas);
     });
     processed += n;
