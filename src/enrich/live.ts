@@ -3,9 +3,10 @@
  * caches, rate limits and quotas as `cowrie-enrich refresh` — run by two loops, so an IP's ASN and
  * country never wait for a rate-bounded HTTP source:
  *
- * - the fast loop asks the offline and bulk sources (MaxMind, Cymru) for the IPs due, at most every
- *   `intervalMs` (5 s) or sooner once `batchIps` (500) new IPs wait, and commits their rows with the
- *   HTTP sources (GreyNoise, …) left pending in `enrichment_pending`, as for a source a run cannot ask;
+ * - the fast loop asks the offline and bulk sources (MaxMind, Cymru) for the IPs due (up to
+ *   `batchIps`, 500, a cycle) as soon as the loader stores new IPs (at most one cycle per 500 ms),
+ *   and at least every `intervalMs` (5 s), and commits their rows with the HTTP sources
+ *   (GreyNoise, …) left pending in `enrichment_pending`, as for a source a run cannot ask;
  * - the HTTP loop asks those sources, within their rates and quotas, for IPs owed nothing else,
  *   longest waiting first (new IPs never starve old ones), merging into the stored row; it also
  *   snapshots sessions whose IP is owed nothing it is about to ask, and looks up new file hashes
@@ -28,9 +29,14 @@ import { availability } from './ip-refresh.js';
 import { refresh, type RefreshOptions, type RefreshResult } from './refresh.js';
 import { enabledSources } from './sources/index.js';
 
-/** An IP waits at most this long for its cycle. */
+/** Each loop runs at least this often (stale IPs, retries, sessions, files). */
 export const LIVE_INTERVAL_MS = 5000;
-/** A cycle starts early once this many new IPs wait; also the most IPs one cycle takes (the rest: the next cycle, at once). */
+/**
+ * The fast loop starts a cycle as soon as the loader stores a new IP, but at most one per this
+ * long (what arrives meanwhile shares the cycle): an IP waits at most about this plus one cycle.
+ */
+export const LIVE_FAST_GAP_MS = 500;
+/** The most IPs one cycle takes (the rest: the next cycle, at once). */
 export const LIVE_BATCH_IPS = 500;
 /** Files looked up per cycle at most (VirusTotal's rate bounds it anyway). */
 const LIVE_FILES_PER_CYCLE = 100;
@@ -61,6 +67,7 @@ export class LiveEnricher {
   readonly #store: Store;
   readonly #opts: LiveEnrichOptions;
   readonly #intervalMs: number;
+  readonly #fastGapMs: number;
   readonly #batchIps: number;
   /** Enabled sources, and those of them keyed by IP. */
   readonly #sources: string[];
@@ -79,6 +86,7 @@ export class LiveEnricher {
     this.#store = store;
     this.#opts = opts;
     this.#intervalMs = opts.intervalMs ?? LIVE_INTERVAL_MS;
+    this.#fastGapMs = Math.min(LIVE_FAST_GAP_MS, this.#intervalMs);
     this.#batchIps = opts.batchIps ?? LIVE_BATCH_IPS;
     const enabled = enabledSources(opts.config, opts.logger);
     this.#sources = enabled.map((s) => s.name);
@@ -89,10 +97,10 @@ export class LiveEnricher {
     this.#httpAskable = http.filter((s) => availability(s, { offline: opts.config.offline, config: opts.config }) === 'ok').map((s) => s.name);
   }
 
-  /** The loader stored `n` IPs new to ip_inventory: a full batch starts a fast cycle now. */
+  /** The loader stored `n` IPs new to ip_inventory: the fast loop starts a cycle (LIVE_FAST_GAP_MS after its last at the earliest). */
   newIps(n: number): void {
     this.#newIps += n;
-    if (this.#newIps >= this.#batchIps) this.#nudge('fast');
+    if (n > 0) this.#nudge('fast');
   }
 
   figures(): LiveFigures {
@@ -134,7 +142,11 @@ export class LiveEnricher {
         this.#figures.lastError = escapeControl(`enrichment cycle failed: ${errorMessage(err)}`);
         this.#opts.logger.error(this.#figures.lastError);
       }
-      if (!more) await this.#sleep(which, this.#intervalMs - (Date.now() - began));
+      if (!more) {
+        // New IPs arriving during the gap share the next cycle.
+        if (which === 'fast') await this.#pause(this.#fastGapMs - (Date.now() - began));
+        await this.#sleep(which, this.#intervalMs - (Date.now() - began));
+      }
     }
   }
 
@@ -166,6 +178,21 @@ export class LiveEnricher {
     this.#figures.queue = queue;
   }
 
+  /** A plain wait (nothing wakes it but a stop). */
+  #pause(ms: number): Promise<void> {
+    if (ms <= 0 || this.#opts.signal.aborted) return Promise.resolve();
+    return new Promise((res) => {
+      const timer = setTimeout(done, ms);
+      const signal = this.#opts.signal;
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        res();
+      }
+      signal.addEventListener('abort', done);
+    });
+  }
+
   #nudge(which: 'fast' | 'http'): void {
     if (this.#wake[which]) this.#wake[which]!();
     else this.#woken[which] = true;
@@ -174,7 +201,7 @@ export class LiveEnricher {
   #sleep(which: 'fast' | 'http', ms: number): Promise<void> {
     const woken = this.#woken[which];
     this.#woken[which] = false;
-    if (woken || ms <= 0 || this.#opts.signal.aborted || (which === 'fast' && this.#newIps >= this.#batchIps)) return Promise.resolve();
+    if (woken || ms <= 0 || this.#opts.signal.aborted || (which === 'fast' && this.#newIps > 0)) return Promise.resolve();
     return new Promise((res) => {
       const done = () => {
         clearTimeout(timer);
