@@ -76,7 +76,9 @@ if (args.enrich) {
   const greynoise = await startGreyNoiseSim({ seed: SEED, apiKey: 'bench-key' });
   sims.push(cymru, greynoise);
   enrichArgs.push('--enrich', '--maxmind-dir', mmdb, '--cymru-host', cymru.host, '--cymru-port', String(cymru.port),
-    '--greynoise-url', greynoise.url, '--greynoise-rate', String(GREYNOISE_RATE), '--sources', 'maxmind,cymru,greynoise');
+    '--greynoise-url', greynoise.url, '--greynoise-rate', String(GREYNOISE_RATE), '--sources', 'maxmind,cymru,greynoise',
+    // The default 10,000 calls a day would stop a long run part-way: the rate is what is measured.
+    '--greynoise-daily-quota', '1000000');
 }
 const child = spawn(process.execPath, [LOADER, 'follow', path.dirname(live), '--db', url, '--quiet', ...enrichArgs], {
   stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GREYNOISE_API_KEY: 'bench-key', COWRIE_CONFIG: '' },

@@ -25,6 +25,7 @@ import type { Logger } from '../log.js';
 import { StatusEmitter } from '../status/emitter.js';
 import { countFilesWaiting, countIpsWaiting } from '../store/live-repo.js';
 import type { Store } from '../store/store.js';
+import { utcDay } from '../store/time.js';
 import { availability } from './ip-refresh.js';
 import { refresh, type RefreshOptions, type RefreshResult } from './refresh.js';
 import { enabledSources } from './sources/index.js';
@@ -79,6 +80,8 @@ export class LiveEnricher {
   /** New IPs loaded since the last fast cycle began: the only in-memory queue (a count, bounded). */
   #newIps = 0;
   readonly #wake: { fast: (() => void) | null; http: (() => void) | null } = { fast: null, http: null };
+  /** UTC day on which each HTTP source last said its daily quota is spent. */
+  readonly #quotaSpentOn = new Map<string, string>();
   /** Woken while busy: its next sleep is skipped (a wake is never lost). */
   readonly #woken = { fast: false, http: false };
 
@@ -161,12 +164,15 @@ export class LiveEnricher {
       ? { ...common, sessions: 'skip', files: 'skip', ips: this.#batchIps, live: { defer: this.#httpIpSources } }
       : {
         ...common, sessions: 'all', files: this.#sources.includes('virustotal') && !c.offline ? LIVE_FILES_PER_CYCLE : 'skip',
-        ips: this.#httpAskable.length ? this.#batchIps : 'skip', live: { onlyPending: this.#httpIpSources }, sessionsWaitFor: this.#httpAskable,
+        // With every source's quota spent today, the pending IPs are not rewritten every cycle for nothing.
+        ips: this.#httpAskable.some((n) => this.#quotaSpentOn.get(n) !== utcDay()) ? this.#batchIps : 'skip',
+        live: { onlyPending: this.#httpIpSources }, sessionsWaitFor: this.#httpAskable,
       };
     const r = await refresh(this.#store, run);
     this.#figures.cycles++;
     this.#figures.lastCycleAt = Date.now();
     Object.assign(this.#figures.quotaLeft, r.ips?.quotaLeft ?? {});
+    for (const [name, left] of Object.entries(r.ips?.quotaLeft ?? {})) if (left === 0 && this.#httpAskable.includes(name)) this.#quotaSpentOn.set(name, utcDay());
     await this.#updateQueue();
     this.#opts.onCycle?.(r);
     return r;
