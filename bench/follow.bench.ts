@@ -179,7 +179,7 @@ const load1 = os.loadavg();
 const drainS = (burstDone - burstStart) / 1000;
 const lines = [
   `follow${args.enrich ? ' --enrich' : ''} benchmark${newIps ? ` (about ${newIps} new IPs/s)` : ''} (${(({ cpu, cores, node }) => `${cpu}, ${cores} cores, Node ${node}`)(machineInfo())}) — SQLite, ${seconds} s at ${rate} events/s, then a burst of ${burst}`,
-  `(a) line written → raw_events row: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${Math.max(...latencies)} ms over ${latencies.length} lines`,
+  `(a) line written → raw_events row: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.reduce((a, b) => Math.max(a, b), 0)} ms over ${latencies.length} lines`,
   `burst: ${burst} lines written in ${((burstWritten - burstStart) / 1000).toFixed(1)} s, all stored after ${drainS.toFixed(1)} s (${Math.round(burst / drainS)} events/s)`,
   `peak RSS of the follower: ${peak.toFixed(0)} MiB`,
   `load average (1/5/15 min): start ${load0.map((x) => x.toFixed(2)).join('/')}, after steady ${steadyLoad.map((x) => x.toFixed(2)).join('/')}, end ${load1.map((x) => x.toFixed(2)).join('/')}`,
