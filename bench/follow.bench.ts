@@ -104,9 +104,12 @@ const latencies: number[] = [];
 let seen = 0;
 let lastTs = '0';
 // --enrich: per IP, first line written → ASN and country stored (b), → GreyNoise answer stored (c).
-const asnMaxmind: number[] = [];
-const asnCymru: number[] = [];
-const greynoiseLat: number[] = [];
+// Per phase: IPs first seen in the steady phase, and those new in the burst.
+const asnMaxmind = { steady: [] as number[], burst: [] as number[] };
+const asnCymru = { steady: [] as number[], burst: [] as number[] };
+const greynoiseLat = { steady: [] as number[], burst: [] as number[] };
+let burstStartIso = '9999';
+const phase = (firstSeen: string) => (firstSeen < burstStartIso ? 'steady' : 'burst');
 const enrichedIps = new Set<string>();
 const answeredIps = new Set<string>();
 // Rows written since the last poll (less a margin for commits in flight), not the whole table each time.
@@ -122,7 +125,7 @@ async function pollEnrichment(): Promise<void> {
     if (r.t > enrichedSince) enrichedSince = margin(r.t) > enrichedSince ? margin(r.t) : enrichedSince;
     if (enrichedIps.has(r.ip_address)) continue;
     enrichedIps.add(r.ip_address);
-    (worldMaxmindHasAsn(r.ip_address, SEED) ? asnMaxmind : asnCymru).push(now - Date.parse(r.first_seen));
+    (worldMaxmindHasAsn(r.ip_address, SEED) ? asnMaxmind : asnCymru)[phase(r.first_seen)].push(now - Date.parse(r.first_seen));
   }
   const answered = await store!.db.query<{ ip_address: string; first_seen: string; t: string }>(
     `SELECT i.ip_address, i.first_seen, c.fetched_at AS t FROM enrichment_cache c JOIN ip_inventory i ON i.ip_address = c.cache_key
@@ -131,7 +134,7 @@ async function pollEnrichment(): Promise<void> {
     if (margin(r.t) > answeredSince) answeredSince = margin(r.t);
     if (answeredIps.has(r.ip_address)) continue;
     answeredIps.add(r.ip_address);
-    greynoiseLat.push(now - Date.parse(r.first_seen));
+    greynoiseLat[phase(r.first_seen)].push(now - Date.parse(r.first_seen));
   }
 }
 
@@ -156,9 +159,11 @@ while (seen < steadyLines && Date.now() - steadyEnd < 60_000) await sleep(50);
 polling = false;
 await poller;
 const steadyLoad = os.loadavg();
+const steadyPeak = Math.max(peak, vmHwmMiB(child.pid!) ?? 0);
 
 // Burst: `burst` lines at once; time until every one is stored.
 const burstStart = Date.now();
+burstStartIso = new Date(burstStart).toISOString();
 await writer.write(steadyLines, steadyLines + burst, undefined, true);
 const burstWritten = Date.now();
 while (seen < steadyLines + burst && Date.now() - burstStart < 600_000) { await poll(false); await sleep(100); }
@@ -181,13 +186,15 @@ const lines = [
   `follow${args.enrich ? ' --enrich' : ''} benchmark${newIps ? ` (about ${newIps} new IPs/s)` : ''} (${(({ cpu, cores, node }) => `${cpu}, ${cores} cores, Node ${node}`)(machineInfo())}) — SQLite, ${seconds} s at ${rate} events/s, then a burst of ${burst}`,
   `(a) line written → raw_events row: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.reduce((a, b) => Math.max(a, b), 0)} ms over ${latencies.length} lines`,
   `burst: ${burst} lines written in ${((burstWritten - burstStart) / 1000).toFixed(1)} s, all stored after ${drainS.toFixed(1)} s (${Math.round(burst / drainS)} events/s)`,
-  `peak RSS of the follower: ${peak.toFixed(0)} MiB`,
+  `peak RSS of the follower: ${steadyPeak.toFixed(0)} MiB after the steady phase, ${peak.toFixed(0)} MiB at the end`,
   `load average (1/5/15 min): start ${load0.map((x) => x.toFixed(2)).join('/')}, after steady ${steadyLoad.map((x) => x.toFixed(2)).join('/')}, end ${load1.map((x) => x.toFixed(2)).join('/')}`,
   `stored: ${seen} of ${steadyLines + burst}${args.enrich ? `; IPs ${ipCount}, with ASN and country ${enrichedIps.size}, GreyNoise answered ${answeredIps.size}` : ''}`,
   ...(args.enrich ? [
-    `(b) line written → ASN and country in ip_inventory: MaxMind hits p50 ${pct(asnMaxmind, 50)} ms, p99 ${pct(asnMaxmind, 99)} ms over ${asnMaxmind.length} IPs; `
-      + `Cymru misses (150 ms per batch) p50 ${pct(asnCymru, 50)} ms, p99 ${pct(asnCymru, 99)} ms over ${asnCymru.length} IPs`,
-    `(c) line written → GreyNoise answer stored (--greynoise-rate ${GREYNOISE_RATE}): p50 ${pct(greynoiseLat, 50)} ms, p99 ${pct(greynoiseLat, 99)} ms over ${greynoiseLat.length} IPs`,
+    ...(['steady', 'burst'] as const).flatMap((ph) => [
+      `(b) ${ph}: line written → ASN and country in ip_inventory: MaxMind hits p50 ${pct(asnMaxmind[ph], 50)} ms, p99 ${pct(asnMaxmind[ph], 99)} ms over ${asnMaxmind[ph].length} IPs; `
+        + `Cymru misses (150 ms per batch) p50 ${pct(asnCymru[ph], 50)} ms, p99 ${pct(asnCymru[ph], 99)} ms over ${asnCymru[ph].length} IPs`,
+      `(c) ${ph}: line written → GreyNoise answer stored (--greynoise-rate ${GREYNOISE_RATE}): p50 ${pct(greynoiseLat[ph], 50)} ms, p99 ${pct(greynoiseLat[ph], 99)} ms over ${greynoiseLat[ph].length} IPs`,
+    ]),
   ] : []),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
