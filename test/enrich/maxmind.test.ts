@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -118,6 +118,26 @@ describe('MaxMind source against MaxMind test databases', () => {
     const both = await tempDir({ 'GeoLite2-City.mmdb': 'GeoLite2-City-Test.mmdb', 'GeoIP2-City.mmdb': 'GeoIP2-City-Test.mmdb' });
     const src2 = await openMaxmind({ dir: both, logger: new MemoryLogger(), now: () => TODAY });
     expect(src2.info().city?.databaseType).toBe('GeoIP2-City');
+  });
+});
+
+describe('MaxMind databases opened again in one process (live mode opens them every cycle)', () => {
+  it('a database replaced on disk (as geoip update renames a new one in) is read again; an unchanged one answers the same', async () => {
+    const dir = await tempDir({ 'GeoLite2-City.mmdb': 'GeoIP2-City-Test.mmdb' });
+    const first = await openMaxmind({ dir, logger: new MemoryLogger(), now: () => TODAY });
+    expect(first.info().city?.databaseType).toBe('GeoIP2-City');
+    const before = first.lookup(['81.2.69.142'])[0];
+    first.close();
+    const again = await openMaxmind({ dir, logger: new MemoryLogger(), now: () => TODAY });
+    expect(again.info().city?.databaseType).toBe('GeoIP2-City');
+    expect(again.lookup(['81.2.69.142'])[0].value).toEqual(before.value);
+    again.close();
+    // A new file renamed over the old one: a new inode, so it is read, not taken from memory.
+    await copyFile(join(FIXTURES, 'GeoLite2-City-Test.mmdb'), join(dir, 'next.tmp'));
+    await rename(join(dir, 'next.tmp'), join(dir, 'GeoLite2-City.mmdb'));
+    const replaced = await openMaxmind({ dir, logger: new MemoryLogger(), now: () => TODAY });
+    expect(replaced.info().city?.databaseType).toBe('GeoLite2-City');
+    replaced.close();
   });
 });
 

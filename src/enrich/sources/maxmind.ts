@@ -5,10 +5,9 @@
  * database is a usage error (exit 2): the user asked for MaxMind and would silently get nothing.
  * No directory configured at all is a warning; the pipeline then leaves MaxMind pending.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Reader, validate, type AsnResponse, type CityResponse } from 'maxmind';
-import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { errorMessage, UsageError } from '../../errors.js';
 import { apiUrl, optStr } from '../../config/setting.js';
@@ -167,6 +166,27 @@ function cityPart(c: CityResponse): CityPart {
   return part;
 }
 
+/**
+ * Databases already read in this process, by path, while the file stays the same (inode, size,
+ * modification time): live mode opens the source for every cycle, up to twice a second, and must
+ * not read a 70 MB City database each time. A replaced file (geoip update renames a new one in)
+ * is read again. Bounded: the few files of a folder or two.
+ */
+const loadedFiles = new Map<string, { ino: number; size: number; mtimeMs: number; cacheSize: number; loaded: Loaded<CityResponse | AsnResponse> }>();
+const LOADED_FILES_MAX = 4;
+
+/** A loaded database's facts; one warning when it is older than MAXMIND_STALE_DAYS (every open says so). */
+function describe(reader: Reader<CityResponse | AsnResponse>, kind: MaxmindKind, file: string, path: string, now: Date, dir: string, logger: { warn(m: string): void }): MaxmindDatabaseInfo {
+  const buildEpoch = reader.metadata.buildEpoch;
+  const stale = now.getTime() - buildEpoch.getTime() > MAXMIND_STALE_DAYS * DAY_SECONDS * 1000;
+  const info: MaxmindDatabaseInfo = { kind, file, path, databaseType: reader.metadata.databaseType, buildEpoch, buildDate: isoDate(buildEpoch), stale };
+  if (stale) {
+    const days = Math.floor((now.getTime() - buildEpoch.getTime()) / (DAY_SECONDS * 1000));
+    logger.warn(`MaxMind database ${path} was built ${info.buildDate} (${days} days ago, older than ${MAXMIND_STALE_DAYS} days): update it with \`cowrie-enrich geoip update --maxmind-dir ${dir}\``);
+  }
+  return info;
+}
+
 async function loadKind<T extends CityResponse | AsnResponse>(
   kind: MaxmindKind,
   opts: MaxmindOptions,
@@ -183,8 +203,15 @@ async function loadKind<T extends CityResponse | AsnResponse>(
     return null;
   }
   let problems = 0;
+  const cacheSize = opts.cacheSize ?? 100_000;
   for (const file of files) {
     const path = join(dir, file);
+    const st = await stat(path).catch(() => null);
+    const known = st && loadedFiles.get(path);
+    if (st && known && known.ino === st.ino && known.size === st.size && known.mtimeMs === st.mtimeMs && known.cacheSize === cacheSize) {
+      const info = describe(known.loaded.reader as Reader<T>, kind, file, path, now, dir, logger);
+      return { reader: known.loaded.reader as Reader<T>, info };
+    }
     let buf: Buffer;
     try {
       buf = await readFile(path);
@@ -201,20 +228,19 @@ async function loadKind<T extends CityResponse | AsnResponse>(
     }
     let reader: Reader<T>;
     try {
-      reader = new Reader<T>(buf, { cache: new BoundedCache(opts.cacheSize ?? 100_000) });
+      reader = new Reader<T>(buf, { cache: new BoundedCache(cacheSize) });
     } catch (err) {
       problems++;
       logger.warn(`MaxMind database ${path} is not a valid MaxMind DB file (${errorMessage(err)}); ignoring it (${consequence})`);
       continue;
     }
-    const buildEpoch = reader.metadata.buildEpoch;
-    const stale = now.getTime() - buildEpoch.getTime() > MAXMIND_STALE_DAYS * DAY_SECONDS * 1000;
-    const info: MaxmindDatabaseInfo = { kind, file, path, databaseType: reader.metadata.databaseType, buildEpoch, buildDate: isoDate(buildEpoch), stale };
-    if (stale) {
-      const days = Math.floor((now.getTime() - buildEpoch.getTime()) / (DAY_SECONDS * 1000));
-      logger.warn(`MaxMind database ${path} was built ${info.buildDate} (${days} days ago, older than ${MAXMIND_STALE_DAYS} days): update it with \`cowrie-enrich geoip update --maxmind-dir ${dir}\``);
-    }
+    const info = describe(reader, kind, file, path, now, dir, logger);
     logger.debug(`MaxMind ${label}: ${path} (${info.databaseType}, built ${info.buildDate})`);
+    if (st) {
+      loadedFiles.delete(path);
+      loadedFiles.set(path, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, cacheSize, loaded: { reader, info } as Loaded<CityResponse | AsnResponse> });
+      for (const oldest of loadedFiles.keys()) if (loadedFiles.size > LOADED_FILES_MAX) loadedFiles.delete(oldest);
+    }
     return { reader, info };
   }
   if (problems === 0) {
