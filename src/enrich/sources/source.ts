@@ -116,9 +116,20 @@ export interface ColumnClaims {
   isScanner?: { precedence: number; from(doc: Record<string, unknown>): boolean | null };
 }
 
+/**
+ * At most N connections to a service across every worker on the database (Team Cymru: 2). A
+ * source that opens connections itself takes one around each; it never learns how they are kept.
+ */
+export interface ConnectionGate {
+  /** Waits for a free connection; resolves to the function that gives it back (call it once, after closing). */
+  acquire(): Promise<() => Promise<void>>;
+}
+
 export interface OpenContext {
   logger: Logger;
   now: () => Date;
+  /** Held around each connection the source opens itself (bulk sources); absent: only the source's own bound. */
+  connectionGate?: ConnectionGate;
 }
 
 /** Earlier answers for a key, by source name (for `wants`). */

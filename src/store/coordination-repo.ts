@@ -1,0 +1,88 @@
+/**
+ * What several workers on one database share (docs/SCALING.md): each worker's row in a service's
+ * rate (rate_shares) and the service's connection slots (connection_slots). Every time is
+ * milliseconds since the epoch on the database's clock (DialectAdapter.nowMsSql), never a
+ * worker's own, so workers on machines with skewed clocks still agree on what has expired.
+ * Storage only: what a share or a slot is for is src/enrich/shared-limits.ts's business.
+ */
+import type { DialectAdapter } from './store.js';
+
+export interface RateShareHolder {
+  holder: string;
+  /** When the holder joined (database clock, ms). */
+  joinedMs: number;
+}
+
+/**
+ * Register `holder` for `service`, or renew its row, until `ttlMs` from now. `fresh`: the holder
+ * (re)joined now — it had no row, or its row had expired — as opposed to renewing a live row.
+ */
+export async function renewRateShare(db: DialectAdapter, service: string, holder: string, ttlMs: number): Promise<{ fresh: boolean }> {
+  const now = db.nowMsSql();
+  // Renewing a live row: the check and the renewal in one statement, so the row cannot expire in between.
+  const renewed = await db.run(
+    `UPDATE rate_shares SET expires_ms = ${now} + ? WHERE service = ? AND holder = ? AND expires_ms >= ${now}`,
+    [ttlMs, service, holder],
+  );
+  if (renewed === 1) return { fresh: false };
+  // No row, or an expired one (only this holder writes its row): a new join, ranked from now.
+  await db.run(
+    `INSERT INTO rate_shares (service, holder, joined_ms, expires_ms) VALUES (?, ?, ${now}, ${now} + ?)
+     ON CONFLICT (service, holder) DO UPDATE SET joined_ms = excluded.joined_ms, expires_ms = excluded.expires_ms`,
+    [service, holder, ttlMs],
+  );
+  return { fresh: true };
+}
+
+/** The holders of `service` whose rows have not expired, ranked by (joined, holder): the same order for every worker. */
+export async function liveRateShares(db: DialectAdapter, service: string): Promise<RateShareHolder[]> {
+  const rows = await db.query<{ holder: string; joined_ms: number | string }>(
+    `SELECT holder, joined_ms FROM rate_shares WHERE service = ? AND expires_ms >= ${db.nowMsSql()}`,
+    [service],
+  );
+  // Ranked here, not by ORDER BY: text order must not depend on the database's collation.
+  return rows.map((r) => ({ holder: r.holder, joinedMs: Number(r.joined_ms) }))
+    .sort((a, b) => a.joinedMs - b.joinedMs || (a.holder < b.holder ? -1 : a.holder > b.holder ? 1 : 0));
+}
+
+/** `holder` leaves `service`: its row stays live `graceMs` more (its last requests still count), then expires. */
+export async function leaveRateShare(db: DialectAdapter, service: string, holder: string, graceMs: number): Promise<void> {
+  await db.run(`UPDATE rate_shares SET expires_ms = ${db.nowMsSql()} + ? WHERE service = ? AND holder = ?`, [graceMs, service, holder]);
+}
+
+/** Delete rows of `service` expired more than `afterMs` ago (workers that were killed). */
+export async function pruneRateShares(db: DialectAdapter, service: string, afterMs: number): Promise<void> {
+  await db.run(`DELETE FROM rate_shares WHERE service = ? AND expires_ms < ${db.nowMsSql()} - ?`, [service, afterMs]);
+}
+
+/** Make sure slots 0 … n-1 of `service` exist (free unless taken). */
+export async function ensureConnectionSlots(db: DialectAdapter, service: string, n: number): Promise<void> {
+  for (let slot = 0; slot < n; slot++) {
+    await db.run('INSERT INTO connection_slots (service, slot, holder, expires_ms) VALUES (?, ?, NULL, 0) ON CONFLICT (service, slot) DO NOTHING', [service, slot]);
+  }
+}
+
+/** Slots below `n` of `service` that are free or whose lease ran out, in slot order. */
+export async function freeConnectionSlots(db: DialectAdapter, service: string, n: number): Promise<number[]> {
+  const rows = await db.query<{ slot: number | string }>(
+    `SELECT slot FROM connection_slots WHERE service = ? AND slot < ? AND (holder IS NULL OR expires_ms < ${db.nowMsSql()}) ORDER BY slot`,
+    [service, n],
+  );
+  return rows.map((r) => Number(r.slot));
+}
+
+/** Take `slot` of `service` for `holder` until `leaseMs` from now, if it is free or its lease ran out; true when taken. */
+export async function tryTakeConnectionSlot(db: DialectAdapter, service: string, slot: number, holder: string, leaseMs: number): Promise<boolean> {
+  const now = db.nowMsSql();
+  const n = await db.run(
+    `UPDATE connection_slots SET holder = ?, expires_ms = ${now} + ?
+     WHERE service = ? AND slot = ? AND (holder IS NULL OR expires_ms < ${now})`,
+    [holder, leaseMs, service, slot],
+  );
+  return n === 1;
+}
+
+/** Give `slot` back, unless its lease ran out and another holder has it since. */
+export async function releaseConnectionSlot(db: DialectAdapter, service: string, slot: number, holder: string): Promise<void> {
+  await db.run('UPDATE connection_slots SET holder = NULL, expires_ms = 0 WHERE service = ? AND slot = ? AND holder = ?', [service, slot, holder]);
+}
