@@ -7,9 +7,10 @@
  *   node dist/bench/report-profile.js --fill 200000 --db URL     # write the benchmark's database first
  */
 import { parseArgs } from 'node:util';
+import type { ReportDb } from '../src/report/data.js';
 import { runReport } from '../src/report/report.js';
 import type { ViewName } from '../src/report/views.js';
-import { openStore, type SqlRunner } from '../src/store/store.js';
+import { openStore } from '../src/store/store.js';
 import { populate } from './lib/report-world.js';
 
 const { values: args } = parseArgs({
@@ -34,7 +35,7 @@ try {
   const db = store.db;
   // Statements run one at a time here, so each time is its own (the report runs some together).
   let queue: Promise<unknown> = Promise.resolve();
-  const timed: SqlRunner = {
+  const timed: ReportDb = {
     query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
       const next = queue.then(async () => {
         const t0 = performance.now();
@@ -46,6 +47,9 @@ try {
       return next;
     },
     run: (sql, params) => db.run(sql, params),
+    binaryText: (expr) => db.binaryText(expr),
+    jsonText: (expr, path) => db.jsonText(expr, path),
+    types: db.types,
   };
   const options = {
     view: args.view as ViewName, format: args.format!, limit: 10, ips: {}, blocklist: { scanners: 'include' as const, maxAgeMs: 30 * 86_400_000 },

@@ -14,7 +14,8 @@ export function sourceOptions(cmd: Command): Command {
   cmd
     .option('--stale-days <n>', 'IPs enriched longer ago than this are refreshed (env COWRIE_STALE_DAYS)', undefined)
     .option('--sources <list>', `sources to use, in order (env COWRIE_SOURCES; default ${DEFAULT_SOURCES.join(',')}; also ${SOURCE_NAMES.filter((n) => !DEFAULT_SOURCES.includes(n)).join(', ') || 'none'})`)
-    .option('--offline', 'MaxMind only: no network calls');
+    .option('--offline', 'MaxMind only: no network calls')
+    .option('--lease-seconds <n>', 'workers sharing a database: an IP or file this run takes stays its own this long without renewal (renewed while working; env COWRIE_LEASE_SECONDS; default 60)');
   for (const source of SOURCES) {
     const required = source.requires ? (source.settings as Record<string, Setting>)[source.requires.setting] : undefined;
     const keyed = required?.secret && required.env ? [required.env] : [];

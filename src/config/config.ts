@@ -34,6 +34,8 @@ const CORE_SETTINGS = {
   commitInterval: { flag: 'commitInterval', env: 'COWRIE_COMMIT_INTERVAL', file: 'enrichment.commit_interval', def: 100, ...int(1, 100_000) },
   staleDays: { flag: 'staleDays', env: 'COWRIE_STALE_DAYS', file: 'enrichment.stale_days', def: 30, ...num(0) },
   sources: { flag: 'sources', env: 'COWRIE_SOURCES', file: 'enrichment.sources', def: DEFAULT_SOURCES.join(','), ...sourceList },
+  // Workers sharing a database: how long an IP (file) a worker took stays its own without a renewal.
+  leaseSeconds: { flag: 'leaseSeconds', env: 'COWRIE_LEASE_SECONDS', file: 'enrichment.lease_seconds', def: 60, ...int(5, 3600) },
   offline: { flag: 'offline', env: 'COWRIE_OFFLINE', file: 'enrichment.offline', def: false, ...bool },
   // cowrie-orchestrate: the refresh it runs after loading (cowrie-enrich refresh --ips/--sessions/--files).
   ipBatchSize: { flag: 'enrichIps', env: 'COWRIE_ENRICH_IPS', file: 'enrichment.ip_batch_size', def: 1000, ...int(0) },

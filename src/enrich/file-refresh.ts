@@ -1,8 +1,11 @@
-import { fmt, type Logger } from '../log.js';
+import { fmt, notice, type Logger } from '../log.js';
+import { escapeControl } from '../text.js';
 import type { StatusEmitter } from '../status/emitter.js';
-import { selectFilesToEnrich, writeFileVerdicts, type FileVerdictRow } from '../store/file-repo.js';
+import { claimedByOthers, unclaimed } from '../store/claim-repo.js';
+import { filesDue, selectFilesToEnrich, writeFileVerdicts, type FileVerdictRow } from '../store/file-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
+import type { WorkClaims } from './claims.js';
 import { startSourceRun } from './runner.js';
 import type { Source } from './sources/source.js';
 import { virustotalParts, virustotalSource, type VirusTotalValue } from './sources/virustotal.js';
@@ -20,6 +23,8 @@ export interface FileRefreshOptions {
   status: StatusEmitter;
   signal?: AbortSignal;
   now?: () => Date;
+  /** This run's claims: only hashes no other worker holds are selected, each claimed until committed. */
+  claims: WorkClaims;
 }
 
 export interface FileRefreshResult {
@@ -57,13 +62,20 @@ export async function refreshFiles(store: Store, o: FileRefreshOptions): Promise
   const clock = o.now ?? (() => new Date());
   const nowMs = clock().getTime();
   const res: FileRefreshResult = { selected: 0, updated: 0, enriched: 0, unknown: 0, failed: 0, pending: 0, cacheHits: 0, requests: 0, failedSource: false };
-  const hashes = await selectFilesToEnrich(db, {
-    limit: o.limit,
-    unknownBefore: isoMicros(nowMs - DAY_SECONDS * 1000),
-    enrichedBefore: isoMicros(nowMs - 30 * DAY_SECONDS * 1000),
-  });
+  const due = { unknownBefore: isoMicros(nowMs - DAY_SECONDS * 1000), enrichedBefore: isoMicros(nowMs - 30 * DAY_SECONDS * 1000) };
+  // Files this run will ask about are claimed until their verdicts are committed (claims.ts); a run
+  // that will not ask only counts them. Hashes another worker holds are left to it.
+  const asking = !o.offline && o.enabled !== false && !!o.virustotal.apiKey;
+  const only = unclaimed(db, 'file', 'files.shasum');
+  const hashes = asking
+    ? await o.claims.take('file', o.limit, (limit) => selectFilesToEnrich(db, { ...due, limit, only }), (h) => h)
+    : await selectFilesToEnrich(db, { ...due, limit: o.limit, only });
   res.selected = hashes.length;
   logger.info(`[files] Processing ${hashes.length} files for re-enrichment...`);
+  const elsewhere = await claimedByOthers(db, 'file', o.claims.holder, 'files', 'shasum', filesDue(due));
+  if (elsewhere.items) {
+    notice(logger, `[files] ${fmt(elsewhere.items)} files due are being looked up by another worker (${escapeControl(elsewhere.holders.slice(0, 3).join(', '))}${elsewhere.holders.length > 3 ? ', …' : ''}); left to it`);
+  }
   if (!hashes.length) {
     logger.info('[files] 0 files updated');
     return res;

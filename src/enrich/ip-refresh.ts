@@ -1,14 +1,17 @@
 import type { Config } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { fmt, notice, type Logger } from '../log.js';
+import { escapeControl } from '../text.js';
 import type { StatusEmitter } from '../status/emitter.js';
 import { getCached, putCached } from '../store/cache-repo.js';
-import { asnsWithDetails, readEnrichment, recountAsns, seenOnlyOn, selectIpsToEnrich, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
+import { claimedByOthers, unclaimed } from '../store/claim-repo.js';
+import { asnsWithDetails, ipsDue, readEnrichment, recountAsns, seenOnlyOn, selectIpsToEnrich, sortCandidates, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { fromCache } from './answer-buffer.js';
 import { ipScope, type IpScope } from './ip-scope.js';
 import { columnPlan, ENRICHMENT_VERSION, mergeChunk, type ChunkMerge, type IpAnswers } from './merge.js';
+import type { WorkClaims } from './claims.js';
 import { answeredNoneLine, startSourceRun, type SourceCounters, type SourceRun } from './runner.js';
 import { connectionGateFor } from './shared-limits.js';
 import type { CymruAsnValue } from './sources/cymru.js';
@@ -36,6 +39,8 @@ export interface IpRefreshOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
   /** IPs seen only on these sensors are not selected (cowrie-orchestrate, `enable_asn_inventory = false`). */
   leaveOutSensors?: string[];
+  /** This run's claims: only IPs no other worker holds are selected, and each is claimed until committed. */
+  claims: WorkClaims;
 }
 
 export interface IpRefreshResult {
@@ -50,6 +55,8 @@ export interface IpRefreshResult {
   pending: number;
   /** Private, loopback, link-local, CGNAT, documentation, … addresses: marked, never looked up. */
   notPublic: number;
+  /** IPs due but held by other workers' live claims (left to them). */
+  claimedElsewhere: number;
   /** IPs the bulk source (Cymru) was wanted for, and how many it answered. */
   needCymru: number;
   cymruEnriched: number;
@@ -88,7 +95,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const clock = o.now ?? (() => new Date());
   const t0 = Date.now();
   const res: IpRefreshResult = {
-    selected: 0, processed: 0, enriched: 0, errors: 0, pending: 0, notPublic: 0, needCymru: 0, cymruEnriched: 0, cymruFailedBatches: 0,
+    selected: 0, processed: 0, enriched: 0, errors: 0, pending: 0, notPublic: 0, claimedElsewhere: 0, needCymru: 0, cymruEnriched: 0, cymruFailedBatches: 0,
     cacheHits: {}, counters: {}, quotaLeft: {}, failedSources: [], seconds: { pass1: 0, pass2: 0, pass3: 0, wall: 0 },
   };
   const sources = o.sources.filter((s) => s.keys === 'ip');
@@ -98,11 +105,22 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const unavailable = sources.filter((s) => availability(s, o) !== 'ok');
   const unavailableNames = unavailable.map((s) => s.name);
   const leaveOut = o.leaveOutSensors?.length ? seenOnlyOn(db, o.leaveOutSensors) : undefined;
-  const candidates = await selectIpsToEnrich(db, { cutoff, limit: o.limit, ips: o.ips, unavailable: unavailableNames, leaveOut });
+  // Only IPs no other worker holds, each claimed until its row is committed (claims.ts).
+  const selection = { cutoff, ips: o.ips, unavailable: unavailableNames, leaveOut, only: unclaimed(db, 'ip', 'ip_inventory.ip_address') };
+  const candidates = sortCandidates(await o.claims.take('ip', o.ips?.length ? null : o.limit, (limit) => selectIpsToEnrich(db, { ...selection, limit }), (c) => c.ip));
   const ips = candidates.map((c) => c.ip);
   res.selected = ips.length;
-  if (o.ips?.length && ips.length < new Set(o.ips).size) logger.warn(`${fmt(new Set(o.ips).size - ips.length)} of the given IPs are not in ip_inventory (load their logs first)`);
+  const elsewhere = await claimedByOthers(db, 'ip', o.claims.holder, 'ip_inventory', 'ip_address', o.ips?.length ? db.inKeys('ip_address', o.ips) : ipsDue(selection));
+  res.claimedElsewhere = elsewhere.items;
+  if (o.ips?.length) {
+    const missing = new Set(o.ips).size - ips.length - elsewhere.items;
+    if (missing > 0) logger.warn(`${fmt(missing)} of the given IPs are not in ip_inventory (load their logs first)`);
+  }
   if (!o.ips?.length && o.limit === null) logger.info(`Found ${fmt(ips.length)} IPs to enrich`);
+  if (elsewhere.items) {
+    const who = elsewhere.holders.slice(0, 3).join(', ') + (elsewhere.holders.length > 3 ? `, and ${elsewhere.holders.length - 3} more` : '');
+    notice(logger, `${fmt(elsewhere.items)} IPs due are being enriched by another worker (${escapeControl(who)}); left to it`);
+  }
   if (o.announce) logger.info(`[ips] Processing ${ips.length} IPs for re-enrichment...`);
   if (!ips.length) {
     logger.info('No IPs found to enrich');

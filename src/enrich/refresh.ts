@@ -5,6 +5,7 @@ import type { StatusEmitter } from '../status/emitter.js';
 import { countSessionCandidates, countSessionsAwaitingIps, sessionCandidates, snapshotSessions, type SnapshotCursor } from '../store/session-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
+import { startWorkClaims } from './claims.js';
 import { refreshFiles, type FileRefreshResult } from './file-refresh.js';
 import { refreshIps, type IpRefreshResult } from './ip-refresh.js';
 import { enabledSources } from './sources/index.js';
@@ -70,12 +71,23 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
     }
   }
   checkAbort();
+  // One holder for the run: the IPs and files it takes are claimed until their results are committed.
+  const claims = startWorkClaims(store.db, { leaseSeconds: c.leaseSeconds, logger });
+  try {
+    await enrichClaimed();
+  } finally {
+    await claims.close().catch((err: unknown) => logger.warn(`Could not drop this run's work claims (${(err as Error).message}); they expire in ${c.leaseSeconds} s`));
+  }
+  logger.info(summaryLine(out));
+  return out;
+
+  async function enrichClaimed(): Promise<void> {
   if (o.files !== 'skip') {
     out.files = await refreshFiles(store, {
       limit: o.files === 'all' ? null : o.files, commitInterval: c.commitInterval, offline: c.offline,
       enabled: sources.some((s) => s.name === 'virustotal'),
       virustotal: { url: c.virustotalUrl, apiKey: c.virustotalKey, ratePerMinute: c.virustotalRate, dailyQuota: c.virustotalDailyQuota },
-      logger, status: o.status, signal: o.signal, now: o.now,
+      logger, status: o.status, signal: o.signal, now: o.now, claims,
     });
     if (out.files.failedSource) out.failedSources.push('virustotal');
   }
@@ -85,7 +97,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
       limit: o.ips === 'all' || o.ips === 'skip' ? null : o.ips, ips: o.ipList, staleDays: c.staleDays, commitInterval: c.commitInterval,
       offline: c.offline, sources: sources.filter((s) => s.keys === 'ip'), config: c,
       announce: o.sessions !== 'skip' || o.files !== 'skip', logger, status: o.status, signal: o.signal, now: o.now, onProgress: o.onProgress,
-      leaveOutSensors: o.leaveOutSensors,
+      leaveOutSensors: o.leaveOutSensors, claims,
     });
     out.failedSources.push(...out.ips.failedSources);
     // Sessions whose IPs got their first enrichment in this run: snapshot them now, so one command
@@ -98,8 +110,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
       if (n) logger.info(`[sessions] ${fmt(n)} more sessions snapshotted from IPs enriched in this run`);
     }
   }
-  logger.info(summaryLine(out));
-  return out;
+  }
 }
 
 /** The guide's last line: every session snapshotted in the run (the step and the catch-up), IPs fully enriched. */

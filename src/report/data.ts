@@ -2,6 +2,9 @@
  * What a report reads: summary tables and report facts only (never raw_events). Grouping that
  * needs the enrichment JSON happens once per IP (not per session), then in code.
  */
+import ipaddr from 'ipaddr.js';
+import { isPublicIp } from '../enrich/ip-scope.js';
+import type { DialectAdapter } from '../store/dialects/types.js';
 import type { SqlRunner } from '../store/store.js';
 import { planWindow, sessionFilter, type ReportWindow, type SessionRange } from './window.js';
 
@@ -167,6 +170,231 @@ export async function readIpStats(db: SqlRunner, w: ReportWindow): Promise<IpSta
       cityBuild: jsonText(field(e, 'maxmind', 'city_db_build')), asnBuild: jsonText(field(e, 'maxmind', 'asn_db_build')),
     };
   });
+}
+
+/** What the report reads through: SQL, and byte-order text comparison (the same order as JavaScript's `<`). */
+export type ReportDb = SqlRunner & Pick<DialectAdapter, 'binaryText' | 'jsonText' | 'types'>;
+
+/** One listed source IP (the ips view, new IPs): the IpStat fields those views show. */
+export type IpRow = Pick<IpStat, 'ip' | 'sessions' | 'firstSeen' | 'lastSeen' | 'sensors' | 'everFirstSeen' | 'asn' | 'country' | 'enrichedAt' | 'gnClassification' | 'gnName' | 'greynoiseAt'>;
+
+/** Sessions and IPs per ASN × GreyNoise classification (see classificationOf). */
+export interface AsnClassGroup { asn: number | null; classification: string; ips: number; sessions: number }
+export interface CountryGroup { country: string | null; ips: number; sessions: number }
+export interface SourceCoverage { answered: number; oldest: string | null; newest: string | null; pending: number }
+/** Enrichment coverage of the window's public IPs. */
+export interface IpCoverage {
+  items: number;
+  unenriched: number;
+  sources: Record<'maxmind' | 'cymru' | 'greynoise', SourceCoverage>;
+  cityBuild: string | null;
+  asnBuild: string | null;
+}
+
+/** The window's IPs summed in SQL: groups, coverage and the few IPs a report lists (never one row per IP). */
+export interface IpSummary {
+  ips: number;
+  sessions: number;
+  byAsn: AsnClassGroup[];
+  byCountry: CountryGroup[];
+  /** The ips view's list: most sessions first, at most `limit`, after its filters. */
+  top: IpRow[];
+  /** IPs never seen before the window, earliest first, at most `limit`. */
+  fresh: IpRow[];
+  /** ASNs of the window's IPs first seen (any IP of theirs) in or after the window, earliest first, at most `limit`. */
+  freshAsns: Array<{ asn: number; firstSeen: string }>;
+  coverage: IpCoverage;
+}
+
+export interface IpSummaryOptions {
+  limit: number;
+  filter: { classification?: string; newOnly?: boolean; minSessions?: number };
+}
+
+const IP_SOURCES = ['maxmind', 'cymru', 'greynoise'] as const;
+
+/**
+ * Leading octets (`10.`, `172.`, …) of every IPv4 range ipaddr.js does not call unicast, and any
+ * IPv6 address: a superset of the non-public addresses, checked one by one with isPublicIp. Every
+ * other stored address (ingest stores normalised addresses) is public without parsing it.
+ */
+const NOT_PUBLIC_OCTETS: number[] = (() => {
+  const octets = new Set<number>();
+  const ranges = (ipaddr.IPv4.prototype as unknown as { SpecialRanges: Record<string, [ipaddr.IPv4, number] | Array<[ipaddr.IPv4, number]>> }).SpecialRanges;
+  for (const v of Object.values(ranges)) {
+    const list = (Array.isArray(v[0]) ? v : [v]) as Array<[ipaddr.IPv4, number]>;
+    for (const [addr, bits] of list) {
+      for (let k = 0; k < (bits >= 8 ? 1 : 2 ** (8 - bits)); k++) octets.add(addr.octets[0] + k);
+    }
+  }
+  return [...octets].sort((a, b) => a - b);
+})();
+
+function maybeNotPublic(ip: string): string {
+  const byLength = new Map<number, string[]>();
+  for (const o of NOT_PUBLIC_OCTETS) {
+    const prefix = `${o}.`;
+    byLength.set(prefix.length, [...(byLength.get(prefix.length) ?? []), `'${prefix}'`]);
+  }
+  return [`${ip} LIKE '%:%'`, ...[...byLength].map(([n, list]) => `substr(${ip}, 1, ${n}) IN (${list.join(', ')})`)].join(' OR ');
+}
+
+const ts = (v: unknown) => (v === null || v === undefined ? null : String(v));
+const minText = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
+const maxText = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a > b ? a : b);
+
+/**
+ * Everything the asns, countries, ips, new and coverage views need about the window's IPs, in one
+ * statement: the sessions are grouped per IP once (a materialised CTE, from the covering index
+ * session_summaries_ip_window), joined to the inventory once, and every figure is a GROUP BY over
+ * that; only groups and the listed IPs come back. Enrichment JSON is read in SQL (jsonText), never
+ * parsed here.
+ */
+export async function readIpSummary(db: ReportDb, w: ReportWindow, o: IpSummaryOptions): Promise<IpSummary> {
+  const f = sessionFilter(w);
+  // Keys are our own words (never attacker text), written into the SQL.
+  const json = (...path: string[]) => db.jsonText('i.enrichment', path);
+  const gc = json('greynoise', 'classification');
+  const at = (source: string) => json(source, 'fetched_at');
+  const bin = (e: string) => db.binaryText(e);
+  // Columns of every arm of the UNION (NULL where an arm has none).
+  // Columns of every arm of the UNION, with their types (PostgreSQL needs typed NULLs to match the arms).
+  const { ts: T, bigint: B } = db.types;
+  const COLS = {
+    kind: 'TEXT', ip: 'TEXT', asn: B, country: 'TEXT', cls: 'TEXT', gn_name: 'TEXT', ips: B, sessions: B,
+    first_seen: T, last_seen: T, ever: T, enriched_at: T, t_min: 'TEXT', t_max: 'TEXT',
+  } as const;
+  type Col = keyof typeof COLS;
+  const arm = (v: Partial<Record<Col, string>>, rest: string) =>
+    `SELECT ${(Object.keys(COLS) as Col[]).map((c) => `${v[c] ?? `CAST(NULL AS ${COLS[c]})`} AS ${c}`).join(', ')} ${rest}`;
+  const listed = (kind: string) => ({
+    kind: `'${kind}'`, ip: 'ip', asn: 'asn', country: 'country', cls: 'gc', gn_name: 'gn_name', sessions: 'sessions',
+    first_seen: 'first_seen', last_seen: 'last_seen', ever: 'ever', enriched_at: 'enriched_at', t_min: 'gn_at',
+  });
+  const topWhere: string[] = ['1 = 1'];
+  const topParams: unknown[] = [];
+  if (o.filter.classification !== undefined) { topWhere.push('cls = ?'); topParams.push(o.filter.classification); }
+  if (o.filter.newOnly) { topWhere.push('(ever IS NULL OR ever >= ?)'); topParams.push(w.since); }
+  if (o.filter.minSessions !== undefined) { topWhere.push('sessions >= ?'); topParams.push(o.filter.minSessions); }
+  const arms = [
+    arm({ kind: "'asn'", asn: 'asn', cls: 'cls', ips: 'count(*)', sessions: 'sum(sessions)' }, 'FROM j GROUP BY asn, cls'),
+    arm({ kind: "'country'", country: 'country', ips: 'count(*)', sessions: 'sum(sessions)' }, 'FROM j GROUP BY country'),
+    `SELECT * FROM (${arm(listed('top'), `FROM j WHERE ${topWhere.join(' AND ')} ORDER BY sessions DESC, ${bin('ip')} LIMIT ?`)}) t`,
+    `SELECT * FROM (${arm(listed('new'), `FROM j WHERE ever IS NULL OR ever >= ? ORDER BY coalesce(ever, first_seen), ${bin('ip')} LIMIT ?`)}) n`,
+    `SELECT * FROM (${arm({ kind: "'new_asn'", asn: 'current_asn', ever: 'min(first_seen)' },
+      `FROM ip_inventory WHERE current_asn IN (SELECT asn FROM j WHERE asn IS NOT NULL) GROUP BY current_asn
+       HAVING min(first_seen) >= ? ORDER BY min(first_seen), current_asn LIMIT ?`)}) a`,
+    // Coverage of the IPs that are surely public; the others come back one by one (kind 'check').
+    ...IP_SOURCES.map((s) => arm({
+      kind: `'${s}'`, ips: `count(${s}_at)`, sessions: `sum(CASE WHEN (',' || coalesce(pending, '') || ',') LIKE '%,${s},%' THEN 1 ELSE 0 END)`,
+      t_min: `min(${bin(`${s}_at`)})`, t_max: `max(${bin(`${s}_at`)})`,
+    }, 'FROM j WHERE NOT special')),
+    arm({ kind: "'public'", ips: 'count(*)', sessions: 'sum(CASE WHEN enriched_at IS NULL THEN 1 ELSE 0 END)', t_min: `max(${bin('city_build')})`, t_max: `max(${bin('asn_build')})` },
+      'FROM j WHERE NOT special'),
+    arm({ kind: "'check'", ip: 'ip' }, 'FROM j WHERE special'),
+  ];
+  const rows = await db.query<Record<string, unknown>>(
+    `WITH a AS MATERIALIZED (
+       SELECT s.source_ip AS ip, count(*) AS sessions, min(s.first_event_at) AS first_seen, max(s.last_event_at) AS last_seen
+       FROM session_summaries s WHERE ${f.sql} AND s.source_ip IS NOT NULL GROUP BY s.source_ip),
+     e AS (
+       SELECT a.ip, a.sessions, a.first_seen, a.last_seen, i.first_seen AS ever, i.current_asn AS asn, i.geo_country AS country,
+         i.enrichment_updated_at AS enriched_at, i.enrichment_pending AS pending, ${gc} AS gc,
+         ${json('greynoise', 'name')} AS gn_name, ${IP_SOURCES.map((s) => `${at(s)} AS ${s}_at`).join(', ')},
+         ${json('maxmind', 'city_db_build')} AS city_build, ${json('maxmind', 'asn_db_build')} AS asn_build,
+         CASE WHEN ${maybeNotPublic('a.ip')} THEN 1 ELSE 0 END = 1 AS special
+       FROM a LEFT JOIN ip_inventory i ON i.ip_address = a.ip),
+     j AS MATERIALIZED (
+       SELECT e.*, e.greynoise_at AS gn_at,
+         CASE WHEN gc IS NOT NULL AND gc <> '' THEN gc WHEN greynoise_at IS NOT NULL AND greynoise_at <> '' THEN 'not_observed' ELSE 'unenriched' END AS cls
+       FROM e)
+     ${arms.join('\n     UNION ALL ')}`,
+    [...f.params, ...topParams, o.limit, w.since, o.limit, w.since, o.limit],
+  );
+  const out: IpSummary = {
+    ips: 0, sessions: 0, byAsn: [], byCountry: [], top: [], fresh: [], freshAsns: [],
+    coverage: {
+      items: 0, unenriched: 0, cityBuild: null, asnBuild: null,
+      sources: { maxmind: { answered: 0, oldest: null, newest: null, pending: 0 }, cymru: { answered: 0, oldest: null, newest: null, pending: 0 }, greynoise: { answered: 0, oldest: null, newest: null, pending: 0 } },
+    },
+  };
+  const toRow = (r: Record<string, unknown>): IpRow => ({
+    ip: String(r.ip), sessions: num(r.sessions), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen), sensors: 0,
+    everFirstSeen: ts(r.ever), asn: r.asn === null || r.asn === undefined ? null : Number(r.asn), country: str(r.country),
+    enrichedAt: ts(r.enriched_at), gnClassification: str(r.cls),
+    gnName: str(r.gn_name), greynoiseAt: str(r.t_min),
+  });
+  const check: string[] = [];
+  for (const r of rows) {
+    switch (r.kind) {
+      case 'asn':
+        out.byAsn.push({ asn: r.asn === null || r.asn === undefined ? null : Number(r.asn), classification: String(r.cls), ips: num(r.ips), sessions: num(r.sessions) });
+        out.ips += num(r.ips);
+        out.sessions += num(r.sessions);
+        break;
+      case 'country': out.byCountry.push({ country: str(r.country), ips: num(r.ips), sessions: num(r.sessions) }); break;
+      case 'top': out.top.push(toRow(r)); break;
+      case 'new': out.fresh.push(toRow(r)); break;
+      case 'new_asn': out.freshAsns.push({ asn: Number(r.asn), firstSeen: String(r.ever) }); break;
+      case 'public':
+        out.coverage.items += num(r.ips);
+        out.coverage.unenriched += num(r.sessions);
+        out.coverage.cityBuild = str(r.t_min);
+        out.coverage.asnBuild = str(r.t_max);
+        break;
+      case 'check': check.push(String(r.ip)); break;
+      default: {
+        const c = out.coverage.sources[r.kind as (typeof IP_SOURCES)[number]];
+        c.answered = num(r.ips);
+        c.pending = num(r.sessions);
+        c.oldest = str(r.t_min);
+        c.newest = str(r.t_max);
+      }
+    }
+  }
+  // Same order as the views sort in: ties by IP, byte order (SQL ordered them the same way).
+  await Promise.all([addSensors(db, w, out.top), addCoverage(db, check.filter(isPublicIp), out.coverage)]);
+  return out;
+}
+
+/** Distinct sensors of the listed IPs in the window (a per-IP figure too costly for every IP). */
+async function addSensors(db: SqlRunner, w: ReportWindow, list: IpRow[]): Promise<void> {
+  if (!list.length) return;
+  const f = sessionFilter(w);
+  const rows = await db.query<Record<string, unknown>>(
+    `SELECT s.source_ip AS ip, count(DISTINCT coalesce(s.sensor, '')) AS sensors FROM session_summaries s
+     WHERE s.source_ip IN (${list.map(() => '?').join(',')}) AND ${f.sql} GROUP BY s.source_ip`, [...list.map((r) => r.ip), ...f.params],
+  );
+  const by = new Map(rows.map((r) => [String(r.ip), num(r.sensors)]));
+  for (const r of list) r.sensors = by.get(r.ip) ?? 0;
+}
+
+/** Adds public IPs whose leading octet SQL could not vouch for (read by key from the inventory). */
+async function addCoverage(db: SqlRunner, ips: string[], c: IpCoverage): Promise<void> {
+  c.items += ips.length;
+  const found = new Set<string>();
+  for (let k = 0; k < ips.length; k += 500) {
+    const chunk = ips.slice(k, k + 500);
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT ip_address, enrichment_updated_at, enrichment_pending, enrichment FROM ip_inventory WHERE ip_address IN (${chunk.map(() => '?').join(',')})`, chunk,
+    );
+    for (const r of rows) {
+      found.add(String(r.ip_address));
+      if (r.enrichment_updated_at === null || r.enrichment_updated_at === undefined) c.unenriched++;
+      const e = jsonObject(r.enrichment);
+      const pending = r.enrichment_pending ? String(r.enrichment_pending).split(',') : [];
+      for (const s of IP_SOURCES) {
+        const t = jsonText(field(e, s, 'fetched_at'));
+        const sc = c.sources[s];
+        if (t !== null) { sc.answered++; sc.oldest = minText(sc.oldest, t); sc.newest = maxText(sc.newest, t); }
+        if (pending.includes(s)) sc.pending++;
+      }
+      c.cityBuild = maxText(c.cityBuild, jsonText(field(e, 'maxmind', 'city_db_build')));
+      c.asnBuild = maxText(c.asnBuild, jsonText(field(e, 'maxmind', 'asn_db_build')));
+    }
+  }
+  // An IP with sessions but no inventory row has no answer from anyone.
+  c.unenriched += ips.filter((ip) => !found.has(ip)).length;
 }
 
 export interface AsnInfo { name: string | null; country: string | null; firstSeen: string | null }

@@ -4,14 +4,15 @@
  */
 import { UsageError } from '../errors.js';
 import { escapeControl } from '../text.js';
-import type { SqlRunner } from '../store/store.js';
 import { BLOCKLIST_COLUMNS, blocklistRow, renderIpset, renderNft, renderPlain, selectBlocklist, selectFileFeed, type BlocklistOptions } from './blocklist.js';
-import { readAsns, readCommands, readCredentials, readDaily, readFiles, readIpStats, readNewValues, readTotals, type AsnInfo, type IpStat } from './data.js';
+import {
+  readAsns, readCommands, readCredentials, readDaily, readFiles, readIpStats, readIpSummary, readNewValues, readTotals, type AsnInfo, type IpStat, type IpSummary, type ReportDb,
+} from './data.js';
 import { fileMisp, fileStix, ipMisp, ipStix } from './feeds.js';
 import { renderCsv, renderTable } from './render-text.js';
 import {
-  asnsTable, classificationOf, commandsTable, countriesTable, coverageTable, credentialsTable, filesTable, ipsTable, newTable, totalsJson, totalsTable,
-  SUMMARY_VIEWS, VIEWS, type IpFilter, type TableView, type ViewName, type ViewTable,
+  asnsTable, classificationMix, commandsTable, countriesTable, coverageTable, credentialsTable, filesTable, ipsTable, newTable, totalsJson, totalsTable,
+  SUMMARY_VIEWS, topAsns, VIEWS, type IpFilter, type TableView, type ViewName, type ViewTable,
 } from './views.js';
 import { previousWindow, resolveWindow, type ReportWindow } from './window.js';
 
@@ -55,7 +56,7 @@ export interface ReportOutput {
   window: ReportWindow;
 }
 
-export async function runReport(db: SqlRunner, o: ReportOptions): Promise<ReportOutput> {
+export async function runReport(db: ReportDb, o: ReportOptions): Promise<ReportOutput> {
   const now = o.now ?? new Date();
   const w = await resolveWindow(db, { since: o.since, until: o.until, sensors: o.sensors, now });
   const v = o.view;
@@ -64,15 +65,23 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
 
   const summary = v === 'summary';
   // Independent reads run together (each on its own pooled connection on PostgreSQL).
-  const wantsIps = wants('asns', 'countries', 'ips', 'new', 'coverage', 'blocklist');
-  const [[ips, asns], files, credentials, totalsNow, totalsBefore, newPasswords, newCommands, commands, daily] = await Promise.all([
-    (wantsIps ? readIpStats(db, w) : Promise.resolve([] as IpStat[])).then(async (list): Promise<[IpStat[], Map<number, AsnInfo>]> => {
+  // The blocklist needs every IP of the window; the other views only sums and the listed IPs.
+  const blocklist = v === 'blocklist';
+  const wantsIps = !blocklist && wants('asns', 'countries', 'ips', 'new', 'coverage');
+  const [[ips, asns], ipSummary, files, credentials, totalsNow, totalsBefore, newPasswords, newCommands, commands, daily] = await Promise.all([
+    (blocklist ? readIpStats(db, w) : Promise.resolve([] as IpStat[])).then(async (list): Promise<[IpStat[], Map<number, AsnInfo>]> => {
       const asnIds = [...new Set(list.map((ip) => ip.asn).filter((a): a is number => a !== null))];
-      return [list, wants('asns', 'new', 'blocklist') ? await readAsns(db, asnIds) : new Map()];
+      return [list, blocklist ? await readAsns(db, asnIds) : new Map()];
     }),
+    wantsIps
+      ? readIpSummary(db, w, { limit: o.limit, filter: v === 'ips' ? o.ips : {} }).then(async (s): Promise<[IpSummary, Map<number, AsnInfo>]> => {
+        const listed = [...new Set([...topAsns(s.byAsn, o.limit), ...s.freshAsns.slice(0, o.limit).map((a) => a.asn)])];
+        return [s, await readAsns(db, listed)];
+      })
+      : null,
     wants('files', 'new', 'coverage') ? readFiles(db, w) : [],
     wants('credentials') ? readCredentials(db, w, o.limit) : [],
-    // A summary has grouped the window by IP already: its distinct IPs are ips.length.
+    // A summary has grouped the window by IP already: its distinct IPs come from there.
     wants('totals') ? readTotals(db, w, { countIps: !summary }) : null,
     wants('totals') ? readTotals(db, previousWindow(w)) : null,
     wants('new') ? readNewValues(db, w, 'password') : [],
@@ -100,10 +109,11 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
     return { text: o.format === 'stix' ? fileStix(feed, o.blocklist.maxAgeMs, now) : fileMisp(feed, windowText, now), window: w };
   }
 
-  if (totalsNow && summary) totalsNow.source_ips = ips.length;
+  const [ipSums, asnInfo] = ipSummary ?? [null, new Map<number, AsnInfo>()];
+  if (totalsNow && summary) totalsNow.source_ips = ipSums!.ips;
   const tables: ViewTable[] = [];
   let totals: ReturnType<typeof totalsJson> | null = null;
-  const totalSessions = ips.reduce((a, ip) => a + ip.sessions, 0);
+  const totalSessions = ipSums?.sessions ?? 0;
   const selected: readonly TableView[] = summary ? SUMMARY_VIEWS : [v];
   for (const name of selected) {
     switch (name) {
@@ -111,14 +121,14 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
         totals = totalsJson(totalsNow!, totalsBefore!);
         tables.push(totalsTable(totalsNow!, totalsBefore!));
         break;
-      case 'new': tables.push(newTable({ ips, asns, passwords: newPasswords, commands: newCommands, files, w, limit: o.limit })); break;
-      case 'asns': tables.push(asnsTable(ips, asns, totalSessions, o.limit)); break;
-      case 'countries': tables.push(countriesTable(ips, totalSessions, o.limit)); break;
-      case 'ips': tables.push(ipsTable(ips, w, o.ips, o.limit, now)); break;
+      case 'new': tables.push(newTable({ ips: ipSums!.fresh, asns: ipSums!.freshAsns, asnInfo, passwords: newPasswords, commands: newCommands, files, w, limit: o.limit })); break;
+      case 'asns': tables.push(asnsTable(ipSums!.byAsn, asnInfo, totalSessions, o.limit)); break;
+      case 'countries': tables.push(countriesTable(ipSums!.byCountry, totalSessions, o.limit)); break;
+      case 'ips': tables.push(ipsTable(ipSums!.top, w, now)); break;
       case 'credentials': tables.push(credentialsTable(credentials)); break;
       case 'commands': tables.push(commandsTable(commands)); break;
       case 'files': tables.push(filesTable(files, o.limit)); break;
-      case 'coverage': tables.push(coverageTable(ips, files, now)); break;
+      case 'coverage': tables.push(coverageTable(ipSums!.coverage, files, now)); break;
     }
   }
 
@@ -132,10 +142,8 @@ export async function runReport(db: SqlRunner, o: ReportOptions): Promise<Report
     case 'html': {
       // Loaded only for HTML: the chart modules are most of the report's start-up.
       const { renderHtml } = await import('./render-html.js');
-      const mix: Record<string, number> = {};
-      for (const ip of ips) mix[classificationOf(ip)] = (mix[classificationOf(ip)] ?? 0) + 1;
       return {
-        text: renderHtml({ window: w, generatedAt: now.toISOString(), tables, daily, mix: summary ? mix : null }),
+        text: renderHtml({ window: w, generatedAt: now.toISOString(), tables, daily, mix: summary ? classificationMix(ipSums!.byAsn) : null }),
         window: w,
       };
     }

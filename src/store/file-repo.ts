@@ -4,14 +4,28 @@ import type { DialectAdapter, SqlRunner } from './dialects/types.js';
  * Downloaded files due for a VirusTotal lookup, one row per distinct SHA-256, newest first:
  * never looked up, `failed`, `unknown` for more than a day, or `enriched` longer ago than the TTL.
  */
-export async function selectFilesToEnrich(db: SqlRunner, opts: { limit: number | null; unknownBefore: string; enrichedBefore: string }): Promise<string[]> {
+/** Files due for a VirusTotal lookup: never asked, failed, or their answer aged out. */
+export function filesDue(opts: { unknownBefore: string; enrichedBefore: string }): { sql: string; params: unknown[] } {
+  return {
+    sql: `(files.enrichment_status IN ('pending', 'failed')
+        OR (files.enrichment_status = 'unknown' AND (files.enrichment_updated_at IS NULL OR files.enrichment_updated_at < ?))
+        OR (files.enrichment_status = 'enriched' AND (files.enrichment_updated_at IS NULL OR files.enrichment_updated_at < ?)))`,
+    params: [opts.unknownBefore, opts.enrichedBefore],
+  };
+}
+
+/** Hashes of the files due (filesDue), most recently seen first. */
+export async function selectFilesToEnrich(db: SqlRunner, opts: {
+  limit: number | null; unknownBefore: string; enrichedBefore: string;
+  /** Only rows also matching this (claim-repo's `unclaimed`: no other worker holds them). */
+  only?: { sql: string; params: unknown[] };
+}): Promise<string[]> {
+  const due = filesDue(opts);
   const rows = await db.query<{ shasum: string }>(
     `SELECT shasum, max(last_seen) AS seen FROM files
-     WHERE enrichment_status IN ('pending', 'failed')
-        OR (enrichment_status = 'unknown' AND (enrichment_updated_at IS NULL OR enrichment_updated_at < ?))
-        OR (enrichment_status = 'enriched' AND (enrichment_updated_at IS NULL OR enrichment_updated_at < ?))
+     WHERE ${due.sql}${opts.only ? ` AND ${opts.only.sql}` : ''}
      GROUP BY shasum ORDER BY seen DESC, shasum${opts.limit ? ' LIMIT ?' : ''}`,
-    opts.limit ? [opts.unknownBefore, opts.enrichedBefore, opts.limit] : [opts.unknownBefore, opts.enrichedBefore],
+    [...due.params, ...(opts.only?.params ?? []), ...(opts.limit ? [opts.limit] : [])],
   );
   return rows.map((r) => r.shasum);
 }

@@ -20,13 +20,10 @@ const candidate = (r: CandidateRow): IpCandidate => ({
   currentAsn: r.current_asn === null ? null : Number(r.current_asn), enriched: readBool(r.has_enrichment) === true,
 });
 
-/**
- * IPs due for enrichment: never enriched, enriched before `cutoff` (computed in code, not
- * SQL date arithmetic — the original's SQLite bug), or still owed a source from an earlier run.
- * Most recently seen first, so a limit takes the most relevant.
- */
-export async function selectIpsToEnrich(db: SqlRunner, opts: {
-  cutoff: string; limit: number | null; ips?: string[];
+export interface IpSelection {
+  cutoff: string;
+  limit: number | null;
+  ips?: string[];
   /**
    * Sources this run cannot ask (no key, not configured, --offline): an IP owed only by them is
    * not due, or every such run would redo it for nothing. `enrichment_pending` lists sources
@@ -35,25 +32,49 @@ export async function selectIpsToEnrich(db: SqlRunner, opts: {
   unavailable?: string[];
   /** IPs to leave out (seenOnlyOn: sensors with enable_asn_inventory = false). */
   leaveOut?: SqlCondition;
-}): Promise<IpCandidate[]> {
+  /** Only rows also matching this (claim-repo's `unclaimed`: no other worker holds them). */
+  only?: SqlCondition;
+}
+
+/**
+ * IPs due for enrichment: never enriched, enriched before `cutoff` (computed in code, not
+ * SQL date arithmetic — the original's SQLite bug), or still owed a source from an earlier run.
+ */
+export function ipsDue(opts: Pick<IpSelection, 'cutoff' | 'unavailable' | 'leaveOut'>): SqlCondition {
+  const skip = pendingSubsets(opts.unavailable ?? []);
+  return {
+    sql: `(ip_inventory.enrichment_updated_at IS NULL OR ip_inventory.enrichment_updated_at < ?
+        OR (ip_inventory.enrichment_pending IS NOT NULL${skip.length ? ` AND ip_inventory.enrichment_pending NOT IN (${inList(skip.length)})` : ''}))${opts.leaveOut ? ` AND NOT (${opts.leaveOut.sql})` : ''}`,
+    params: [opts.cutoff, ...skip, ...(opts.leaveOut?.params ?? [])],
+  };
+}
+
+/** IPs due (ipsDue), most recently seen first, so a limit takes the most relevant; or exactly `ips`, whatever their age. */
+export async function selectIpsToEnrich(db: SqlRunner, opts: IpSelection): Promise<IpCandidate[]> {
+  const only = opts.only ? ` AND ${opts.only.sql}` : '';
   if (opts.ips?.length) {
     const out: IpCandidate[] = [];
     const wanted = [...new Set(opts.ips)];
     for (let k = 0; k < wanted.length; k += 500) {
       const chunk = wanted.slice(k, k + 500);
-      out.push(...(await db.query<CandidateRow>(`SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory WHERE ip_address IN (${inList(chunk.length)})`, chunk)).map(candidate));
+      out.push(...(await db.query<CandidateRow>(
+        `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory WHERE ip_address IN (${inList(chunk.length)})${only}`, [...chunk, ...(opts.only?.params ?? [])],
+      )).map(candidate));
     }
-    return out.sort((a, b) => (b.lastSeen ?? '').localeCompare(a.lastSeen ?? '') || a.ip.localeCompare(b.ip));
+    return sortCandidates(out);
   }
-  const skip = pendingSubsets(opts.unavailable ?? []);
+  const due = ipsDue(opts);
   const rows = await db.query<CandidateRow>(
-    `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory
-     WHERE (enrichment_updated_at IS NULL OR enrichment_updated_at < ?
-        OR (enrichment_pending IS NOT NULL${skip.length ? ` AND enrichment_pending NOT IN (${inList(skip.length)})` : ''}))${opts.leaveOut ? ` AND NOT (${opts.leaveOut.sql})` : ''}
+    `SELECT ${CANDIDATE_COLUMNS} FROM ip_inventory WHERE ${due.sql}${only}
      ORDER BY last_seen DESC, ip_address${opts.limit ? ' LIMIT ?' : ''}`,
-    [opts.cutoff, ...skip, ...(opts.leaveOut?.params ?? []), ...(opts.limit ? [opts.limit] : [])],
+    [...due.params, ...(opts.only?.params ?? []), ...(opts.limit ? [opts.limit] : [])],
   );
   return rows.map(candidate);
+}
+
+/** The selection's order: most recently seen first, then by address. */
+export function sortCandidates(c: IpCandidate[]): IpCandidate[] {
+  return c.sort((a, b) => (b.lastSeen ?? '').localeCompare(a.lastSeen ?? '') || a.ip.localeCompare(b.ip));
 }
 
 /** The form `enrichment_pending` is written in: source names sorted, comma-joined; null for none. */

@@ -291,6 +291,7 @@ export const MIGRATIONS: Migration[] = [
         expires_ms ${t.bigint} NOT NULL,
         PRIMARY KEY (kind, item)
       )`,
+      // A worker's own claims: renewed and dropped by holder.
       `CREATE INDEX IF NOT EXISTS work_claims_holder ON work_claims (holder)`,
       // Workers asking one rate-limited service at once: each takes an equal share of its rate.
       `CREATE TABLE IF NOT EXISTS rate_shares (

@@ -3,6 +3,7 @@
  * (rate and daily quota), 500, 401 — with the rate never exceeded and retries scheduled right.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { startWorkClaims } from '../../src/enrich/claims.js';
 import { refreshFiles, type FileRefreshOptions } from '../../src/enrich/file-refresh.js';
 import { MemoryLogger } from '../../src/log.js';
 import { virusTotalKnows, virusTotalReport } from '../../src/sim/virustotal-sim.js';
@@ -35,10 +36,11 @@ for (const d of dialectCases()) {
     /** refreshFiles in-process, with a one-second window so rate behaviour shows in seconds. */
     function run(extra: Partial<FileRefreshOptions['virustotal']> = {}, limit: number | null = null) {
       const logger = new MemoryLogger();
+      const claims = startWorkClaims(store!.db, { leaseSeconds: 60, logger });
       const p = refreshFiles(store!, {
-        limit, commitInterval: 5, offline: false, logger, status: new StatusEmitter({}),
+        limit, commitInterval: 5, offline: false, logger, status: new StatusEmitter({}), claims,
         virustotal: { url: w!.virustotal.url, apiKey: VT_KEY, ratePerMinute: 1000, dailyQuota: 500, windowMs: 1000, backoffMs: 50, ...extra },
-      });
+      }).finally(() => claims.close());
       return p.then((res) => ({ res, lines: logger.lines }));
     }
 

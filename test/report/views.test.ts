@@ -157,6 +157,67 @@ for (const d of dialectCases()) {
       expect(fresh.map((i) => i.ip).sort()).toEqual([...firstDay].filter(([, t]) => t.startsWith('2024-01-03')).map(([ip]) => ip).sort());
     });
 
+    it('asns and ips: classification mix per ASN, sensors and classification of the listed IPs', async () => {
+      const sessions = [...sessionsOf(fx.events).values()];
+      const classOf = (ip: string) => {
+        const f = fx.ipFacts.get(ip)!;
+        return f.classification ?? (f.observed ? 'not_observed' : 'unenriched');
+      };
+      const ipsOf = new Map<number, Set<string>>();
+      for (const s of sessions) {
+        const asn = fx.ipFacts.get(s.ip)!.asn;
+        ipsOf.set(asn, (ipsOf.get(asn) ?? new Set()).add(s.ip));
+      }
+      const asns = (await json('asns')).asns as Array<Record<string, unknown>>;
+      expect(asns.length).toBe(ipsOf.size);
+      for (const a of asns) {
+        const mine = [...ipsOf.get(a.asn as number)!];
+        expect(a.ips).toBe(mine.length);
+        expect(a.classification).toEqual(Object.fromEntries(tally(mine, classOf)));
+      }
+      const ips = (await json('ips', { limit: 5 })).ips as Array<Record<string, unknown>>;
+      const bySessions = tally(sessions, (s) => s.ip);
+      expect(ips.map((i) => i.sessions)).toEqual(bySessions.slice(0, 5).map(([, n]) => n));
+      for (const i of ips) {
+        const mine = sessions.filter((s) => s.ip === i.ip);
+        expect(i).toMatchObject({
+          sensors: new Set(mine.map((s) => s.sensor)).size, classification: classOf(i.ip as string), asn: fx.ipFacts.get(i.ip as string)!.asn,
+          first_seen: mine.map((s) => s.first).sort()[0],
+        });
+      }
+    });
+
+    it('new: IPs and ASNs never seen before the window, earliest first', async () => {
+      const firstEvent = new Map<string, string>();
+      for (const e of fx.events) if (!firstEvent.has(e.src_ip) || e.timestamp < firstEvent.get(e.src_ip)!) firstEvent.set(e.src_ip, e.timestamp);
+      const sessions = [...sessionsOf(fx.events).values()];
+      const asnFirst = new Map<number, string>();
+      for (const [ip, t] of firstEvent) {
+        const asn = fx.ipFacts.get(ip)!.asn;
+        if (!asnFirst.has(asn) || t < asnFirst.get(asn)!) asnFirst.set(asn, t);
+      }
+      let asnsSeen = 0;
+      for (const [from, to] of [['2024-01-03', '2024-01-03'], ['2024-01-02', '2024-01-03']]) {
+        const since = `${from}T00:00:00.000000Z`;
+        const end = `${to}T23:59:59.999999Z`;
+        const inWindow = new Set(sessions.filter((s) => s.first >= since && s.first <= end).map((s) => s.ip));
+        const r = (await json('new', { since: from, until: to, limit: 10_000 })).new as Array<Record<string, unknown>>;
+        const freshIps = [...inWindow].filter((ip) => firstEvent.get(ip)! >= since)
+          .sort((a, b) => firstEvent.get(a)!.localeCompare(firstEvent.get(b)!) || (a < b ? -1 : 1));
+        expect(freshIps.length).toBeGreaterThan(2);
+        expect(r.filter((x) => x.kind === 'ip').map((x) => [x.value, x.first_seen])).toEqual(freshIps.map((ip) => [ip, firstEvent.get(ip)]));
+        const freshAsns = [...new Set([...inWindow].map((ip) => fx.ipFacts.get(ip)!.asn))].filter((a) => asnFirst.get(a)! >= since);
+        asnsSeen += freshAsns.length;
+        expect(r.filter((x) => x.kind === 'asn').map((x) => [x.value, x.first_seen, x.detail]).sort())
+          .toEqual(freshAsns.map((a) => [`AS${a}`, asnFirst.get(a), fx.asnNames.get(a)]).sort());
+        // With a limit, the earliest ones.
+        const two = (await json('new', { since: from, until: to, limit: 2 })).new as Array<Record<string, unknown>>;
+        expect(two.filter((x) => x.kind === 'ip').map((x) => x.value)).toEqual(freshIps.slice(0, 2));
+      }
+      // The hostile session's ASN is first seen on day 2.
+      expect(asnsSeen).toBeGreaterThan(0);
+    });
+
     it('new: passwords and commands first seen in the window, per sensor when asked', async () => {
       const first = (kind: 'password' | 'input') => {
         const m = new Map<string, string>();

@@ -315,6 +315,10 @@ export class PostgresAdapter implements DialectAdapter {
     return fresh.size;
   }
 
+  keyRows(keys: readonly string[]): { sql: string; params: unknown[] } {
+    return { sql: 'unnest(?::text[]) AS k(item)', params: [keys] };
+  }
+
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] } {
     // One array parameter: one plan whatever the count (500-parameter IN lists cost ~6× as much, measured).
     return { sql: `${column} = ANY(?::text[])`, params: [keys] };
@@ -363,6 +367,14 @@ export class PostgresAdapter implements DialectAdapter {
 
   jsonArrayUnion(a: string, b: string): string {
     return `(SELECT coalesce(jsonb_agg(v ORDER BY v), '[]'::jsonb) FROM (SELECT DISTINCT v FROM jsonb_array_elements_text(coalesce(${a}, '[]'::jsonb) || coalesce(${b}, '[]'::jsonb)) AS e(v)) AS u)`;
+  }
+
+  binaryText(expr: string): string {
+    return `(${expr}) COLLATE "C"`;
+  }
+
+  jsonText(expr: string, path: readonly string[]): string {
+    return `${expr} #>> '{${path.join(',')}}'`;
   }
 
   jsonParam(): string {

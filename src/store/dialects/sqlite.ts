@@ -253,6 +253,10 @@ export class SqliteAdapter implements DialectAdapter {
     return fresh;
   }
 
+  keyRows(keys: readonly string[]): { sql: string; params: unknown[] } {
+    return { sql: '(SELECT value AS item FROM json_each(?)) AS k', params: [JSON.stringify(keys)] };
+  }
+
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] } {
     return { sql: `${column} IN (SELECT value FROM json_each(?))`, params: [JSON.stringify(keys)] };
   }
@@ -327,6 +331,16 @@ export class SqliteAdapter implements DialectAdapter {
 
   jsonArrayUnion(a: string, b: string): string {
     return `(SELECT json_group_array(value) FROM (SELECT DISTINCT value FROM (SELECT value FROM json_each(coalesce(${a}, '[]')) UNION SELECT value FROM json_each(coalesce(${b}, '[]'))) ORDER BY value))`;
+  }
+
+  binaryText(expr: string): string {
+    // SQLite's default collation (BINARY) already compares bytes.
+    return expr;
+  }
+
+  jsonText(expr: string, path: readonly string[]): string {
+    // One path (not chained -> ->>): the document is parsed once.
+    return `${expr} ->> '$.${path.join('.')}'`;
   }
 
   jsonParam(): string {

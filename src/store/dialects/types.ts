@@ -87,6 +87,8 @@ export interface DialectAdapter extends SqlRunner {
   upsertCountNew(tx: SqlRunner, spec: BulkUpsert, rows: unknown[][]): Promise<number>;
   /** SQL and its parameters for `column` being one of `keys` (text): one array on PostgreSQL. */
   inKeys(column: string, keys: readonly string[]): { sql: string; params: unknown[] };
+  /** SQL and its parameter for `keys` as a FROM-able table with one text column `item`. */
+  keyRows(keys: readonly string[]): { sql: string; params: unknown[] };
   /**
    * A first load into an empty database (`cowrie-loader bulk --fast`): `true` drops raw_events'
    * unique key and turns the journal off (SQLite); `false` turns it back on. Not crash-safe.
@@ -101,6 +103,10 @@ export interface DialectAdapter extends SqlRunner {
   least(a: string, b: string): string;
   /** SQL for the sorted union of two JSON arrays of strings (either may be NULL). */
   jsonArrayUnion(a: string, b: string): string;
+  /** SQL for a text expression compared byte by byte (ORDER BY, min, max) whatever the database's collation. */
+  binaryText(expr: string): string;
+  /** SQL for the text at a path of keys in a JSON column (NULL when missing). */
+  jsonText(expr: string, path: readonly string[]): string;
   /** SQL for a JSON parameter placeholder. */
   jsonParam(): string;
   /** SQL for the database clock in milliseconds since the epoch (an integer): leases use one clock for all workers. */
