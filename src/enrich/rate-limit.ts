@@ -113,6 +113,15 @@ export class SlidingWindowLimiter {
     };
   }
 
+  /** Slots still counted (all ended: a finished run), and in how many ms the last of them leaves the window. */
+  inWindow(): { slots: number; drainMs: number } {
+    const now = performance.now();
+    this.#slots = this.#slots.filter((s) => s.open || s.t > now - this.windowMs);
+    if (this.#slots.some((s) => s.open)) return { slots: this.#slots.length, drainMs: this.windowMs };
+    const last = Math.max(...this.#slots.map((s) => s.t), Number.NEGATIVE_INFINITY);
+    return { slots: this.#slots.length, drainMs: this.#slots.length ? Math.ceil(last + this.windowMs - now) : 0 };
+  }
+
   /**
    * Count `earlier`'s slots still in its window as this limiter's own: a run that continues an
    * earlier run's rate (the same worker, one run after another) inherits the requests the server

@@ -13,16 +13,16 @@
  * Why the sum holds across workers reading at different moments: a worker's share only shrinks as
  * more rows are live (share = ceil((P - rank) / n), rank in the global (joined, holder) order), so
  * shares taken from readings that each include every worker sending sum to at most P. Hence:
- * - a joiner sends only once every other worker has read it (each reading is trusted for two
- *   heartbeats, the limiter grants nothing after that) and has drained its window;
- * - a leaver's row stays live one more window (its last requests still count at the server);
+ * - a joiner sends only once every other working worker has read it (each reading is trusted for
+ *   two heartbeats, the limiter grants nothing after that) and has drained its window;
+ * - a leaver's row stays live until its last requests have left its window, reserving their
+ *   number (`draining`); the others split the rest at once (removing a leaver that reserves its
+ *   whole share leaves every other share as it was, so this never raises a share too early);
  * - a share read slowly may lower the limit but never raise it.
  *
  * Connections: one row per slot in connection_slots, taken with a lease on the database clock, so a
  * killed worker's slot is free again once the lease (the connection's deadline plus a margin) ends.
  */
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { errorMessage, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -30,6 +30,7 @@ import {
   ensureConnectionSlots, freeConnectionSlots, leaveRateShare, liveRateShares, pruneRateShares, releaseConnectionSlot, renewRateShare, tryTakeConnectionSlot,
 } from '../store/coordination-repo.js';
 import type { DialectAdapter } from '../store/store.js';
+import { workerName } from './claims.js';
 import { sleep, type SlidingWindowLimiter } from './rate-limit.js';
 import type { ConnectionGate, SourceLimits } from './sources/source.js';
 
@@ -49,10 +50,8 @@ export interface ShareTimings {
   ttlMs: number;
   /** How long a reading is trusted: every worker re-reads (or stops granting) within this. */
   trustMs: number;
-  /** A joiner's wait before its first request when others are live: they read it (trustMs), then drain their window. */
+  /** A joiner's wait before its first request when others work: they read it (trustMs), then drain their window. */
   joinWaitMs: number;
-  /** A leaver's row stays live this long: its last requests still count in the server's window. */
-  leaveGraceMs: number;
 }
 
 export function shareTimings(windowMs: number, heartbeatMs = SHARE_HEARTBEAT_MS): ShareTimings {
@@ -61,28 +60,29 @@ export function shareTimings(windowMs: number, heartbeatMs = SHARE_HEARTBEAT_MS)
     ttlMs: 3 * heartbeatMs + windowMs,
     trustMs: 2 * heartbeatMs,
     joinWaitMs: 2 * heartbeatMs + windowMs,
-    leaveGraceMs: windowMs,
   };
 }
 
 /**
- * `holder`'s share of `perWindow` among `ranked` holders (in their global order): floor(P/n),
- * plus one for each of the first P mod n; the shares of one ranking sum to exactly P. 0 when
- * `holder` is not among them.
+ * `holder`'s share of `perWindow`, less what departed workers still have in the window
+ * (`reserved`), among the `ranked` working holders (in their global order): floor(P/n), plus one
+ * for each of the first P mod n; the shares of one ranking sum to exactly P. 0 when `holder` is
+ * not among them.
  */
-export function shareOf(perWindow: number, ranked: readonly string[], holder: string): number {
+export function shareOf(perWindow: number, ranked: readonly string[], holder: string, reserved = 0): number {
   const rank = ranked.indexOf(holder);
   if (rank < 0) return 0;
+  const p = Math.max(0, perWindow - reserved);
   const n = ranked.length;
-  return Math.floor(perWindow / n) + (rank < perWindow % n ? 1 : 0);
+  return Math.floor(p / n) + (rank < p % n ? 1 : 0);
 }
 
 /** This process, as rate_shares and connection_slots name it (readable: who holds a slot). */
-const PROCESS_ID = `${os.hostname().slice(0, 64)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+const PROCESS_ID = workerName();
 let holderSeq = 0;
 /**
  * Runs that ended in this process, per service: the next run takes the holder name back, so a run
- * following another within its leave grace (follow --enrich, every few seconds) continues the same
+ * following another while its row is live (follow --enrich, every few seconds) continues the same
  * live row instead of joining again and waiting; and takes over its limiter's window, whose
  * requests the server still counts against that row's share.
  */
@@ -120,7 +120,7 @@ export interface SharedRate {
   readonly holder: string;
   /** This worker's share now (0 while it joins or cannot read the database). */
   readonly share: number;
-  /** Stop the heartbeat and leave (the row stays live for the leave grace). */
+  /** Stop the heartbeat and leave (the row stays, reserving the requests still in the window, until they leave it). */
   close(): Promise<void>;
 }
 
@@ -153,8 +153,11 @@ export function startSharedRate(o: SharedRateOptions): SharedRate {
       const now = performance.now();
       if (closed) return;
       first = false;
-      if (fresh && live.some((r) => r.holder !== holder)) sendableAt = renewed + t.joinWaitMs;
-      const share = now < sendableAt ? 0 : shareOf(o.perWindow, live.map((r) => r.holder), holder);
+      const working = live.filter((r) => r.draining === null);
+      // Departed workers need not see a joiner: what they still have in the window is reserved.
+      if (fresh && working.some((r) => r.holder !== holder)) sendableAt = renewed + t.joinWaitMs;
+      const reserved = live.reduce((sum, r) => sum + (r.draining ?? 0), 0);
+      const share = now < sendableAt ? 0 : shareOf(o.perWindow, working.map((r) => r.holder), holder, reserved);
       // A reading that took longer than a heartbeat may be stale: it may lower the share, never raise it.
       const next = share <= applied || now - issued <= t.heartbeatMs ? share : applied;
       if (next !== applied) o.logger.debug(`${o.title}: rate share ${next} of ${o.perWindow} per ${limiter.windowMs} ms (${live.length} workers)`);
@@ -187,11 +190,13 @@ export function startSharedRate(o: SharedRateOptions): SharedRate {
       closed = true;
       if (timer) clearTimeout(timer);
       await beating;
-      // Nothing more goes out under this share: the others take it over once the grace has passed.
+      // Nothing more goes out under this share.
       limiter.setLimit(0);
       applied = 0;
+      // The requests still in the window stay reserved until they leave it; the rest is the others' at once.
+      const { slots, drainMs } = limiter.inWindow();
       try {
-        await leaveRateShare(db, service, holder, t.leaveGraceMs);
+        await leaveRateShare(db, service, holder, slots, drainMs);
       } catch (err) {
         o.logger.debug(`${o.title}: could not leave the shared rate (${errorMessage(err)}); the row expires by itself`);
       }

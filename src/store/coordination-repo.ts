@@ -11,6 +11,8 @@ export interface RateShareHolder {
   holder: string;
   /** When the holder joined (database clock, ms). */
   joinedMs: number;
+  /** A holder that left: its requests still in the server's window (until its row expires); null while it works. */
+  draining: number | null;
 }
 
 /**
@@ -21,14 +23,14 @@ export async function renewRateShare(db: DialectAdapter, service: string, holder
   const now = db.nowMsSql();
   // Renewing a live row: the check and the renewal in one statement, so the row cannot expire in between.
   const renewed = await db.run(
-    `UPDATE rate_shares SET expires_ms = ${now} + ? WHERE service = ? AND holder = ? AND expires_ms >= ${now}`,
+    `UPDATE rate_shares SET expires_ms = ${now} + ?, draining = NULL WHERE service = ? AND holder = ? AND expires_ms >= ${now}`,
     [ttlMs, service, holder],
   );
   if (renewed === 1) return { fresh: false };
   // No row, or an expired one (only this holder writes its row): a new join, ranked from now.
   await db.run(
-    `INSERT INTO rate_shares (service, holder, joined_ms, expires_ms) VALUES (?, ?, ${now}, ${now} + ?)
-     ON CONFLICT (service, holder) DO UPDATE SET joined_ms = excluded.joined_ms, expires_ms = excluded.expires_ms`,
+    `INSERT INTO rate_shares (service, holder, joined_ms, expires_ms, draining) VALUES (?, ?, ${now}, ${now} + ?, NULL)
+     ON CONFLICT (service, holder) DO UPDATE SET joined_ms = excluded.joined_ms, expires_ms = excluded.expires_ms, draining = NULL`,
     [service, holder, ttlMs],
   );
   return { fresh: true };
@@ -36,18 +38,21 @@ export async function renewRateShare(db: DialectAdapter, service: string, holder
 
 /** The holders of `service` whose rows have not expired, ranked by (joined, holder): the same order for every worker. */
 export async function liveRateShares(db: DialectAdapter, service: string): Promise<RateShareHolder[]> {
-  const rows = await db.query<{ holder: string; joined_ms: number | string }>(
-    `SELECT holder, joined_ms FROM rate_shares WHERE service = ? AND expires_ms >= ${db.nowMsSql()}`,
+  const rows = await db.query<{ holder: string; joined_ms: number | string; draining: number | string | null }>(
+    `SELECT holder, joined_ms, draining FROM rate_shares WHERE service = ? AND expires_ms >= ${db.nowMsSql()}`,
     [service],
   );
   // Ranked here, not by ORDER BY: text order must not depend on the database's collation.
-  return rows.map((r) => ({ holder: r.holder, joinedMs: Number(r.joined_ms) }))
+  return rows.map((r) => ({ holder: r.holder, joinedMs: Number(r.joined_ms), draining: r.draining === null ? null : Number(r.draining) }))
     .sort((a, b) => a.joinedMs - b.joinedMs || (a.holder < b.holder ? -1 : a.holder > b.holder ? 1 : 0));
 }
 
-/** `holder` leaves `service`: its row stays live `graceMs` more (its last requests still count), then expires. */
-export async function leaveRateShare(db: DialectAdapter, service: string, holder: string, graceMs: number): Promise<void> {
-  await db.run(`UPDATE rate_shares SET expires_ms = ${db.nowMsSql()} + ? WHERE service = ? AND holder = ?`, [graceMs, service, holder]);
+/**
+ * `holder` leaves `service`: its row stays live `drainMs` more, reserving `draining` requests (its
+ * last ones, still counted in the server's window), then expires.
+ */
+export async function leaveRateShare(db: DialectAdapter, service: string, holder: string, draining: number, drainMs: number): Promise<void> {
+  await db.run(`UPDATE rate_shares SET expires_ms = ${db.nowMsSql()} + ?, draining = ? WHERE service = ? AND holder = ?`, [drainMs, draining, service, holder]);
 }
 
 /** Delete rows of `service` expired more than `afterMs` ago (workers that were killed). */

@@ -311,6 +311,14 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'rate share of a departed worker',
+    // A worker that leaves a shared rate keeps its row until its last requests have left the
+    // server's window, and says how many they are (NULL while it works): the others may use the
+    // rest of the rate at once instead of waiting out the window.
+    up: () => ['ALTER TABLE rate_shares ADD COLUMN draining INTEGER'],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -1,8 +1,8 @@
 /**
  * Limits shared by workers on one database (src/enrich/shared-limits.ts), on both dialects: the
  * shares of a rate sum to exactly the declared rate, in the global (joined, holder) order; a joiner
- * sends only once the others have lowered and drained; a leaver's share comes back to the others
- * only after its grace; a killed worker's row expires; connection slots bound connections and a
+ * sends only once the others have lowered and drained; a leaver's requests still in its window stay
+ * reserved, the rest goes to the others at once; a killed worker's row expires; connection slots bound connections and a
  * lost holder's slot frees at the end of its lease.
  */
 import { performance } from 'node:perf_hooks';
@@ -14,7 +14,7 @@ import { MemoryLogger, silentLogger } from '../../src/log.js';
 import { leaveRateShare, liveRateShares, renewRateShare } from '../../src/store/coordination-repo.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { dialectCases } from '../helpers/dialects.js';
-import { waitFor } from '../helpers/world.js';
+import { maxInWindow, waitFor } from '../helpers/world.js';
 
 describe('shareOf', () => {
   it('splits P into shares that sum to exactly P, the first P mod n getting one more', () => {
@@ -45,58 +45,29 @@ describe('shareOf', () => {
   });
 
   it('derives every timing from the heartbeat and the window', () => {
-    expect(shareTimings(1000, 250)).toEqual({ heartbeatMs: 250, ttlMs: 1750, trustMs: 500, joinWaitMs: 1500, leaveGraceMs: 1000 });
+    expect(shareTimings(1000, 250)).toEqual({ heartbeatMs: 250, ttlMs: 1750, trustMs: 500, joinWaitMs: 1500 });
   });
 });
 
-type LimitRecord = { at: number; limit: number; until: number };
-
-/** A real limiter that records every limit it is given, with the deadline of each. */
-class RecordingLimiter extends SlidingWindowLimiter {
-  readonly records: LimitRecord[] = [];
-  override setLimit(limit: number, until = Number.POSITIVE_INFINITY): void {
-    super.setLimit(limit, until);
-    this.records.push({ at: performance.now(), limit, until });
-  }
-}
-
-/** One worker's limits over time: a run's records, then those of the run that continued it (if any). */
-class Timeline {
-  readonly records: LimitRecord[];
-  constructor(first: RecordingLimiter, next?: RecordingLimiter) {
-    const cut = next?.records[0]?.at ?? Number.POSITIVE_INFINITY;
-    this.records = [...first.records.filter((r) => r.at < cut), ...(next?.records ?? [])];
-  }
-
-  /** The limit in force at `t` (0 before the first record and after a deadline). */
-  effective(t: number): number {
-    let r: LimitRecord | undefined;
-    for (const x of this.records) if (x.at <= t) r = x;
-    return r && t < r.until ? r.limit : 0;
-  }
-
-  breakpoints(): number[] {
-    return this.records.flatMap((r) => [r.at, r.until]).filter(Number.isFinite);
-  }
-}
-
 /**
- * The property the server sees: slots granted under a limit count for one window after it is
- * lowered, so at every moment the largest limit of the last window, summed over workers, is at
- * most P. That sum only changes at a record's time or deadline, or one window later.
+ * A worker's traffic: takes every slot its limiter grants, as fast as it grants them, and records
+ * the moment of each (ended at once, as an answer arriving: the time the server counts).
  */
-function maxDrainedSum(workers: Timeline[], windowMs: number): number {
-  const points = workers.flatMap((l) => l.breakpoints()).flatMap((b) => [b, b + windowMs]);
-  let worst = 0;
-  for (const t of points) {
-    let sum = 0;
-    for (const l of workers) {
-      const inWindow = [t - windowMs, ...l.breakpoints().filter((b) => b > t - windowMs && b <= t)];
-      sum += Math.max(...inWindow.map((x) => l.effective(x)));
+function pump(limiter: SlidingWindowLimiter, times: number[]): { stop(): Promise<void> } {
+  const ac = new AbortController();
+  const loop = (async () => {
+    while (!ac.signal.aborted) {
+      let end: () => void;
+      try {
+        end = await limiter.begin(ac.signal);
+      } catch {
+        return;
+      }
+      times.push(performance.now());
+      end();
     }
-    worst = Math.max(worst, sum);
-  }
-  return worst;
+  })();
+  return { stop: async () => { ac.abort(); await loop; } };
 }
 
 const WINDOW_MS = 300;
@@ -112,14 +83,14 @@ for (const d of dialectCases()) {
       store = null;
     });
 
-    const worker = (limiter: RecordingLimiter, perWindow = 11) => {
+    const worker = (limiter: SlidingWindowLimiter, perWindow = 11) => {
       const s = startSharedRate({ db: store!.db, service: 'greynoise', perWindow, limiter, title: 'GreyNoise', logger: silentLogger, heartbeatMs: HEARTBEAT_MS });
       open.push(s);
       return s;
     };
-    const limiter = () => new RecordingLimiter({ limit: 11, windowMs: WINDOW_MS });
+    const limiter = (windowMs = WINDOW_MS) => new SlidingWindowLimiter({ limit: 11, windowMs });
 
-    it('the repository: a fresh join, a renewal, the live ranking and a leave with grace (database clock)', async () => {
+    it('the repository: a fresh join, a renewal, the live ranking and a leave that reserves what is still in the window (database clock)', async () => {
       store = await openStore(await d.newUrl());
       const db = store.db;
       expect(await renewRateShare(db, 'gn', 'b', 60_000)).toEqual({ fresh: true });
@@ -129,57 +100,85 @@ for (const d of dialectCases()) {
       await db.run('UPDATE rate_shares SET joined_ms = 5 WHERE holder IN (?, ?)', ['a', 'b']);
       await db.run("INSERT INTO rate_shares (service, holder, joined_ms, expires_ms) VALUES ('gn', 'early', 1, 9000000000000), ('other', 'x', 1, 9000000000000)");
       expect((await liveRateShares(db, 'gn')).map((r) => r.holder)).toEqual(['early', 'a', 'b']);
-      // Leaving keeps the row live for the grace, then it is gone from the live list.
-      await leaveRateShare(db, 'gn', 'a', 150);
-      expect((await liveRateShares(db, 'gn')).map((r) => r.holder)).toEqual(['early', 'a', 'b']);
-      await waitFor(async () => !(await liveRateShares(db, 'gn')).some((r) => r.holder === 'a'), 5000, 'the leave grace to end');
-      // Back after its row expired: a fresh join, ranked last.
+      // Leaving keeps the row live, reserving its requests, until they leave the window.
+      await leaveRateShare(db, 'gn', 'a', 3, 150);
+      expect((await liveRateShares(db, 'gn')).find((r) => r.holder === 'a')).toMatchObject({ draining: 3 });
+      await waitFor(async () => !(await liveRateShares(db, 'gn')).some((r) => r.holder === 'a'), 5000, 'the leaver\'s window to drain');
+      // Back after its row expired: a fresh join, ranked last, working again.
       expect(await renewRateShare(db, 'gn', 'a', 60_000)).toEqual({ fresh: true });
-      expect((await liveRateShares(db, 'gn')).map((r) => r.holder)).toEqual(['early', 'b', 'a']);
+      const live = await liveRateShares(db, 'gn');
+      expect(live.map((r) => r.holder)).toEqual(['early', 'b', 'a']);
+      expect(live.every((r) => r.draining === null)).toBe(true);
     });
 
-    it('a worker alone gets the whole rate; joiners wait for the others to lower and drain; leavers give theirs back after the grace', async () => {
+    it('a worker alone gets the whole rate; joiners wait for the others to lower and drain; a leaver\'s share goes to the others: never more than P in any window', async () => {
       store = await openStore(await d.newUrl());
       const [la, lb, lc] = [limiter(), limiter(), limiter()];
+      const times: number[] = [];
       const a = worker(la);
       // Nothing before the first reading, then the whole rate (alone: no join wait).
-      expect(la.records[0].limit).toBe(0);
+      expect(la.limit).toBe(0);
+      const pa = pump(la, times);
       await waitFor(() => a.share === 11, 5000, 'A alone at the full rate');
-      const b = worker(lb);
-      const c = worker(lc);
+      const [b, c] = [worker(lb), worker(lc)];
+      const [pb, pc] = [pump(lb, times), pump(lc, times)];
       await waitFor(() => a.share === 4 && b.share + c.share === 7 && b.share > 0 && c.share > 0, 10_000, 'three shares');
       // Exactly P, the extra slots to the earliest joiners.
       const ranked = (await liveRateShares(store.db, 'greynoise')).map((r) => r.holder);
       expect(ranked[0]).toBe(a.holder);
       expect([a, b, c].map((w) => w.share).sort()).toEqual([3, 4, 4]);
-      expect(shareOf(11, ranked, ranked[2])).toBe(3);
+      await pa.stop();
       await a.close();
+      const left = (await liveRateShares(store.db, 'greynoise')).find((r) => r.holder === a.holder);
+      if (left) expect(left.draining).toBeGreaterThan(0);
       await waitFor(() => b.share + c.share === 11, 10_000, 'A\'s share back to B and C');
       expect([b.share, c.share].sort()).toEqual([5, 6]);
-      // At no moment did the limits in force, each counted for a window after it was lowered, exceed P.
-      expect(maxDrainedSum([new Timeline(la), new Timeline(lb), new Timeline(lc)], WINDOW_MS)).toBeLessThanOrEqual(11);
+      await new Promise((r) => setTimeout(r, 2 * WINDOW_MS));
+      await Promise.all([pb.stop(), pc.stop()]);
+      expect(times.length).toBeGreaterThan(50);
+      expect(maxInWindow(times, WINDOW_MS)).toBeLessThanOrEqual(11);
     });
 
-    it('a run following another within its grace continues the same row (no second join wait); a killed worker\'s row expires', async () => {
+    it('a worker joining after another left starts at once with what the leaver did not use; a killed worker\'s row expires', async () => {
       store = await openStore(await d.newUrl());
       const db = store.db;
-      // A worker killed a moment ago: its row is live until its TTL runs out.
+      // Another process left a moment ago with 3 requests still in its window (for 3 s).
+      await db.run(`INSERT INTO rate_shares (service, holder, joined_ms, expires_ms, draining) VALUES ('greynoise', 'gone', 1, ${db.nowMsSql()} + 3000, 3)`);
+      const b = worker(limiter());
+      const seen = new Set<number>();
+      await waitFor(() => {
+        seen.add(b.share);
+        return b.share === 11;
+      }, 10_000, 'the leaver\'s requests to leave its window');
+      // No join wait (nobody working to tell), and the leaver's 3 reserved meanwhile.
+      expect(seen.has(8)).toBe(true);
+      // A worker killed a moment ago: its row is live (working, for all the others know) until its TTL runs out.
       await db.run(`INSERT INTO rate_shares (service, holder, joined_ms, expires_ms) VALUES ('greynoise', 'killed', 1, ${db.nowMsSql()} + 1500)`);
+      await waitFor(() => b.share === 5, 5000, 'B sharing with the killed worker');
+      await waitFor(() => b.share === 11, 5000, 'the killed worker\'s row to expire');
+    });
+
+    it('a run following another of the same process continues its row and its window', async () => {
+      store = await openStore(await d.newUrl());
       const [la, lb] = [limiter(), limiter()];
+      const times: number[] = [];
       const a = worker(la);
-      await waitFor(() => a.share === 5, 5000, 'A sharing with the killed worker');
-      await waitFor(() => a.share === 11, 5000, 'the killed worker\'s row to expire');
       const b = worker(lb);
-      await waitFor(() => a.share === 6 && b.share === 5, 10_000, 'two shares');
-      const holder = a.holder;
+      const [pa, pb] = [pump(la, times), pump(lb, times)];
+      await waitFor(() => a.share + b.share === 11 && a.share > 0 && b.share > 0, 10_000, 'two shares');
+      const [holder, share] = [a.holder, a.share];
+      await pa.stop();
       await a.close();
       const logger = new MemoryLogger();
       const la2 = limiter();
-      const a2 = startSharedRate({ db, service: 'greynoise', perWindow: 11, limiter: la2, title: 'GreyNoise', logger, heartbeatMs: HEARTBEAT_MS });
+      const a2 = startSharedRate({ db: store.db, service: 'greynoise', perWindow: 11, limiter: la2, title: 'GreyNoise', logger, heartbeatMs: HEARTBEAT_MS });
       open.push(a2);
       expect(a2.holder).toBe(holder);
-      await waitFor(() => a2.share === 6, 10_000, 'the next run at its share');
-      expect(maxDrainedSum([new Timeline(la, la2), new Timeline(lb)], WINDOW_MS)).toBeLessThanOrEqual(11);
+      const pa2 = pump(la2, times);
+      await waitFor(() => a2.share === share, 10_000, 'the next run at its share');
+      await new Promise((r) => setTimeout(r, 2 * WINDOW_MS));
+      await Promise.all([pb.stop(), pa2.stop()]);
+      expect(maxInWindow(times, WINDOW_MS)).toBeLessThanOrEqual(11);
       expect(logger.lines.filter((l) => l.startsWith('[WARNING]'))).toEqual([]);
     });
   });
