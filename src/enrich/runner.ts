@@ -1,6 +1,7 @@
 /**
- * Everything around a source's lookup (docs/ARCHITECTURE.md, "The runner"): the rate limiter,
- * quota gate and retry policy built from the source's declared limits; the cache keyed by
+ * Everything around a source's lookup (docs/ARCHITECTURE.md, "The runner"): the rate limiter
+ * (at this worker's share of the declared rate, shared-limits.ts), quota gate and retry policy
+ * built from the source's declared limits; the cache keyed by
  * (source, key) with its TTLs; typed stop rules (key rejected → off for the run; daily quota
  * spent → stopped for the day; N keys failing in a row → stopped, the rest pending); pending
  * markers for whatever was not asked; per-source counters; Ctrl-C (a soft stop, then a hard one)

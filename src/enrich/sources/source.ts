@@ -16,7 +16,7 @@ export type KeyKind = 'ip' | 'sha256';
 
 /** Declared limits; the runner builds its rate limiter, quota gate and retry policy from them. */
 export interface SourceLimits {
-  /** At most `perWindow` requests in any `windowMs` window, as the server sees it. */
+  /** At most `perWindow` requests in any `windowMs` window, as the server sees it, for all workers on the database together. */
   rate: { perWindow: number; windowMs: number };
   /** Requests in flight at once. */
   concurrency: number;
