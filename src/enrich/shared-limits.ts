@@ -27,10 +27,12 @@ import { performance } from 'node:perf_hooks';
 import { errorMessage, UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  ensureConnectionSlots, freeConnectionSlots, leaveRateShare, liveRateShares, pruneRateShares, releaseConnectionSlot, renewRateShare, tryTakeConnectionSlot,
+  ensureConnectionSlots, freeConnectionSlots, leaveRateShare, liveRateShares, pruneRateShares, publishRateShare, releaseConnectionSlot, renewRateShare,
+  retireRateShare, tryTakeConnectionSlot,
 } from '../store/coordination-repo.js';
+import { escapeControl } from '../text.js';
 import type { DialectAdapter } from '../store/store.js';
-import { workerName } from './claims.js';
+import { goneFromThisMachine, workerName } from './claims.js';
 import { sleep, type SlidingWindowLimiter } from './rate-limit.js';
 import type { ConnectionGate, SourceLimits } from './sources/source.js';
 
@@ -141,15 +143,30 @@ export function startSharedRate(o: SharedRateOptions): SharedRate {
   let closed = false;
   let timer: NodeJS.Timeout | null = null;
   let beating: Promise<void> = Promise.resolve();
+  /** Limits replaced less than a window ago: requests granted under them may still count at the server. */
+  let replaced: Array<{ limit: number; at: number }> = [];
+  /** The most requests this worker may have in the window: what others reserve for it should it die. */
+  const mostInWindow = (now: number): number => {
+    replaced = replaced.filter((r) => r.at + limiter.windowMs > now);
+    return Math.max(applied, ...replaced.map((r) => r.limit));
+  };
 
   const beat = async (): Promise<void> => {
     const issued = performance.now();
     try {
       if (first) await pruneRateShares(db, service, PRUNE_AFTER_MS);
-      const { fresh } = await renewRateShare(db, service, holder, t.ttlMs);
+      const { fresh } = await renewRateShare(db, service, holder, t.ttlMs, mostInWindow(issued));
       // The row is visible to others from before this moment: the join wait counts from here.
       const renewed = performance.now();
       const live = await liveRateShares(db, service);
+      // Workers of this machine whose process died send nothing more: retired at once, their
+      // published share reserved until their row expires (other machines' expire by their TTL).
+      for (const r of live) {
+        if (r.draining !== null || !goneFromThisMachine(r.holder)) continue;
+        await retireRateShare(db, service, r.holder, o.perWindow);
+        r.draining = r.share ?? o.perWindow;
+        o.logger.info(`${o.title}: a worker of this machine that is no longer running (${escapeControl(r.holder)}) held a share of the rate; its last requests stay reserved until they leave the window`);
+      }
       const now = performance.now();
       if (closed) return;
       first = false;
@@ -160,7 +177,12 @@ export function startSharedRate(o: SharedRateOptions): SharedRate {
       const share = now < sendableAt ? 0 : shareOf(o.perWindow, working.map((r) => r.holder), holder, reserved);
       // A reading that took longer than a heartbeat may be stale: it may lower the share, never raise it.
       const next = share <= applied || now - issued <= t.heartbeatMs ? share : applied;
-      if (next !== applied) o.logger.debug(`${o.title}: rate share ${next} of ${o.perWindow} per ${limiter.windowMs} ms (${live.length} workers)`);
+      // Published before the limit rises: what others reserve for this worker, should it die, covers it.
+      if (next > applied) await publishRateShare(db, service, holder, next);
+      if (next !== applied) {
+        if (live.length > 1) o.logger.debug(`${o.title}: rate share ${next} of ${o.perWindow} per ${limiter.windowMs} ms (${working.length} workers)`);
+        replaced.push({ limit: applied, at: performance.now() });
+      }
       applied = next;
       limiter.setLimit(next, issued + t.trustMs);
       if (failing) o.logger.info(`${o.title}: the database answers again; sharing the rate with the other workers`);
