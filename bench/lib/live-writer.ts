@@ -22,13 +22,18 @@ const BASE_MS = Date.UTC(2024, 0, 1);
 /**
  * Event `i`: sessions of five events from 250 public IPs (documentation ranges are not used: they
  * would be skipped by enrichment). `atMs` sets the timestamp (the bench: the write time).
+ * `freshIpEvery` k: every k-th session comes from an IP never seen before instead (last octet
+ * 251-254, so never one of the 250), for a steady arrival of new IPs.
  */
-export function eventLine(i: number, atMs?: number): string {
+export function eventLine(i: number, atMs?: number, freshIpEvery?: number): string {
   const s = Math.floor(i / EVENTS_PER_SESSION);
   const type = TYPES[i % EVENTS_PER_SESSION];
   const ms = atMs ?? BASE_MS + i * 10;
   const timestamp = `${new Date(ms).toISOString().slice(0, 23)}${String(i % 1000).padStart(3, '0')}Z`;
-  const ip = `${11 + (s % 5)}.${(s * 7) % 250}.${(s * 13) % 250}.${1 + (s % 250)}`;
+  const n = freshIpEvery && s % freshIpEvery === 0 ? s / freshIpEvery : null;
+  const ip = n === null
+    ? `${11 + (s % 5)}.${(s * 7) % 250}.${(s * 13) % 250}.${1 + (s % 250)}`
+    : `${11 + (n % 5)}.${Math.floor(n / 5) % 250}.${Math.floor(n / 1250) % 250}.${251 + (Math.floor(n / 312_500) % 4)}`;
   const e: Record<string, unknown> = { eventid: type, session: s.toString(16).padStart(12, '0'), timestamp, src_ip: ip, sensor: 'live-1', message: type };
   if (type === 'cowrie.login.failed' || type === 'cowrie.login.success') Object.assign(e, { username: 'root', password: `pw${s % 17}` });
   if (type === 'cowrie.command.input') e.input = `uname -a; echo ${s}`;
@@ -51,6 +56,8 @@ export class LiveWriter {
   readonly target: string;
   #fd: number;
   readonly #truth: number | null;
+  /** eventLine's freshIpEvery (the bench's steady new IPs). */
+  freshIpEvery: number | undefined;
 
   constructor(target: string, truth?: string) {
     this.target = target;
@@ -70,7 +77,7 @@ export class LiveWriter {
     if (!rate) {
       for (let i = from; i < to; i += 1000) {
         const lines: string[] = [];
-        for (let k = i; k < Math.min(to, i + 1000); k++) lines.push(eventLine(k, stamp ? Date.now() : undefined));
+        for (let k = i; k < Math.min(to, i + 1000); k++) lines.push(eventLine(k, stamp ? Date.now() : undefined, this.freshIpEvery));
         this.append(lines);
       }
       return;
@@ -81,7 +88,7 @@ export class LiveWriter {
       // Lines due by now at this rate, written in one go every ~10 ms.
       const due = Math.min(to, from + Math.floor(((Date.now() - started) * rate) / 1000) + 1);
       const lines: string[] = [];
-      for (; i < due; i++) lines.push(eventLine(i, stamp ? Date.now() : undefined));
+      for (; i < due; i++) lines.push(eventLine(i, stamp ? Date.now() : undefined, this.freshIpEvery));
       if (lines.length) this.append(lines);
       await sleep(10);
     }

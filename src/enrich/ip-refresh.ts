@@ -5,7 +5,7 @@ import { escapeControl } from '../text.js';
 import type { StatusEmitter } from '../status/emitter.js';
 import { getCached, putCached } from '../store/cache-repo.js';
 import { claimedByOthers, unclaimed } from '../store/claim-repo.js';
-import { asnsWithDetails, ipsDue, readEnrichment, recountAsns, seenOnlyOn, selectIpsToEnrich, sortCandidates, upsertAsns, writeIpEnrichment } from '../store/ip-repo.js';
+import { asnsWithDetails, ipsDue, ipsPendingOnly, readEnrichment, recountAsns, seenOnlyOn, selectIpsPendingOnly, selectIpsToEnrich, sortCandidates, upsertAsns, writeIpEnrichment, type IpCandidate, type PendingCandidate, type SqlCondition } from '../store/ip-repo.js';
 import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { fromCache } from './answer-buffer.js';
@@ -41,6 +41,26 @@ export interface IpRefreshOptions {
   leaveOutSensors?: string[];
   /** This run's claims: only IPs no other worker holds are selected, and each is claimed until committed. */
   claims: WorkClaims;
+  /** Live mode's split (`follow --enrich`, live.ts); a refresh sets neither. */
+  live?: LiveSplit;
+}
+
+/**
+ * How live mode splits the IP sources between two loops, so ASN and country never wait for a
+ * rate-bounded HTTP source. Both keep the queue in `enrichment_pending`, as a refresh does.
+ */
+export interface LiveSplit {
+  /**
+   * Fast loop: sources left to the other loop, treated like sources this run cannot ask — not
+   * asked, the IP stays pending for them, and an IP owed only by them is not selected.
+   */
+  defer?: string[];
+  /**
+   * HTTP loop: ask only these, and only for IPs owed nothing else (ip-repo's ipsPendingOnly),
+   * longest waiting first. The other sources are not asked: their stored answers are kept and
+   * still set the typed columns.
+   */
+  onlyPending?: string[];
 }
 
 export interface IpRefreshResult {
@@ -77,10 +97,15 @@ const ASN_DETAILS_TTL = 30 * DAY_SECONDS;
 type AnyValues = Record<string, unknown>;
 const settingsOf = (c: Config) => c as unknown as AnyValues;
 
-/** Whether a source can be asked in this run; the reason when it cannot (its keys stay pending). */
-function availability(s: Source, o: IpRefreshOptions): 'ok' | 'offline' | 'missing' {
+/**
+ * Whether a source can be asked in this run; the reason when it cannot (its keys stay pending),
+ * or, in live mode's HTTP loop, 'kept' for the sources it leaves alone (nothing pending, nothing asked).
+ */
+export function availability(s: Source, o: Pick<IpRefreshOptions, 'offline' | 'config' | 'live'>): 'ok' | 'offline' | 'missing' | 'deferred' | 'kept' {
+  if (o.live?.onlyPending && !o.live.onlyPending.includes(s.name)) return 'kept';
   if (s.network && o.offline) return 'offline';
   if (s.requires && settingsOf(o.config)[s.requires.setting] === undefined) return 'missing';
+  if (o.live?.defer?.includes(s.name)) return 'deferred';
   return 'ok';
 }
 
@@ -98,19 +123,40 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     selected: 0, processed: 0, enriched: 0, errors: 0, pending: 0, notPublic: 0, claimedElsewhere: 0, needCymru: 0, cymruEnriched: 0, cymruFailedBatches: 0,
     cacheHits: {}, counters: {}, quotaLeft: {}, failedSources: [], seconds: { pass1: 0, pass2: 0, pass3: 0, wall: 0 },
   };
-  const sources = o.sources.filter((s) => s.keys === 'ip');
+  // Every IP source sets the typed columns (claims); those the live HTTP loop keeps are not run.
+  const ipSources = o.sources.filter((s) => s.keys === 'ip');
+  const sources = ipSources.filter((s) => availability(s, o) !== 'kept');
   const cutoff = isoMicros(clock().getTime() - o.staleDays * DAY_SECONDS * 1000);
   if (!o.ips?.length && o.limit === null) logger.info(`Querying IPs needing enrichment (>${o.staleDays} days stale)...`);
   // Sources this run cannot ask: an IP owed only by them is not due (it would be redone for nothing).
   const unavailable = sources.filter((s) => availability(s, o) !== 'ok');
   const unavailableNames = unavailable.map((s) => s.name);
   const leaveOut = o.leaveOutSensors?.length ? seenOnlyOn(db, o.leaveOutSensors) : undefined;
-  // Only IPs no other worker holds, each claimed until its row is committed (claims.ts).
-  const selection = { cutoff, ips: o.ips, unavailable: unavailableNames, leaveOut, only: unclaimed(db, 'ip', 'ip_inventory.ip_address') };
-  const candidates = sortCandidates(await o.claims.take('ip', o.ips?.length ? null : o.limit, (limit) => selectIpsToEnrich(db, { ...selection, limit }), (c) => c.ip));
+  // Only IPs no other worker holds, each claimed until the run ends (claims.ts).
+  const only = unclaimed(db, 'ip', 'ip_inventory.ip_address');
+  const selection = { cutoff, ips: o.ips, unavailable: unavailableNames, leaveOut, only };
+  let candidates: IpCandidate[];
+  /** What this run would have taken (for the line about IPs other workers hold). */
+  let due: SqlCondition;
+  // Live HTTP loop: the sources each IP is still owed (it asks no other).
+  let owes: Map<string, string[]> | null = null;
+  if (o.live?.onlyPending) {
+    // Not within a day (half the stale age, if shorter) of stale: the fast loop takes those once
+    // stale (due for every source), so one IP is never in both loops at once.
+    const freshSince = isoMicros(clock().getTime() - (o.staleDays - Math.min(1, o.staleDays / 2)) * DAY_SECONDS * 1000);
+    const pendingOnly = { sources: o.live.onlyPending, unavailable: unavailableNames, freshSince, leaveOut };
+    // Longest waiting first: kept as selected (no re-sort).
+    const pending = await o.claims.take<PendingCandidate>('ip', o.limit, (limit) => selectIpsPendingOnly(db, { ...pendingOnly, limit, only }), (c) => c.ip);
+    owes = new Map(pending.map((c) => [c.ip, c.pending]));
+    candidates = pending;
+    due = ipsPendingOnly(pendingOnly);
+  } else {
+    candidates = sortCandidates(await o.claims.take('ip', o.ips?.length ? null : o.limit, (limit) => selectIpsToEnrich(db, { ...selection, limit }), (c) => c.ip));
+    due = o.ips?.length ? db.inKeys('ip_address', o.ips) : ipsDue(selection);
+  }
   const ips = candidates.map((c) => c.ip);
   res.selected = ips.length;
-  const elsewhere = await claimedByOthers(db, 'ip', o.claims.holder, 'ip_inventory', 'ip_address', o.ips?.length ? db.inKeys('ip_address', o.ips) : ipsDue(selection));
+  const elsewhere = await claimedByOthers(db, 'ip', o.claims.holder, 'ip_inventory', 'ip_address', due);
   res.claimedElsewhere = elsewhere.items;
   if (o.ips?.length) {
     const missing = new Set(o.ips).size - ips.length - elsewhere.items;
@@ -145,7 +191,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   const publicIps = scopes.size ? ips.filter((ip) => !scopes.has(ip)) : ips;
   const answers = new Map<string, Map<string, SourceResult<unknown>>>(sources.map((s) => [s.name, new Map()]));
   const earlier = (ip: string): EarlierAnswers => (name) => answers.get(name)?.get(ip);
-  const wanted = (s: Source, ip: string) => !s.wants || s.wants(ip, earlier(ip));
+  const wanted = (s: Source, ip: string) => (!owes || owes.get(ip)!.includes(s.name)) && (!s.wants || s.wants(ip, earlier(ip)));
 
   // Network sources that need only the list start now and overlap passes 1 and 2.
   const runs: SourceRun<unknown>[] = [];
@@ -243,7 +289,9 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
     eta_seconds: Math.round(((ips.length - done) * (Date.now() - t)) / Math.max(done, 1) / 1000),
     ...(() => { const c = runCounts(); return { cache_hits: { ...res.cacheHits }, ...c }; })(), ...extra,
   }, { force });
-  const claims = columnPlan(sources);
+  const claims = columnPlan(ipSources);
+  // A run that asks no source of the ASN (live HTTP loop) leaves asn_last_verified as stored.
+  const keepAsnVerified = !claims.asn.some((c) => sources.some((s) => s.name === c.source && availability(s, o) === 'ok'));
   const available = sources.filter((s) => availability(s, o) === 'ok');
   // What a source this run cannot ask owes the IP stays pending, so a run that can asks.
   const owedLater = (ip: string): string[] => unavailable.filter((s) => wanted(s, ip) && !s.answeredLocally?.(ip)).map((s) => s.name);
@@ -258,7 +306,7 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
   let inFlight: Promise<void> | null = null;
   const commit = async (chunk: ChunkMerge, n: number) => {
     await db.transaction(async (tx) => {
-      await writeIpEnrichment(db, tx, chunk.rows);
+      await writeIpEnrichment(db, tx, chunk.rows, { keepAsnVerified });
       await upsertAsns(db, tx, chunk.asns, chunk.deltas);
     });
     processed += n;

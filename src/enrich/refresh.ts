@@ -7,7 +7,7 @@ import type { Store } from '../store/store.js';
 import { isoMicros } from '../store/time.js';
 import { startWorkClaims } from './claims.js';
 import { refreshFiles, type FileRefreshResult } from './file-refresh.js';
-import { refreshIps, type IpRefreshResult } from './ip-refresh.js';
+import { refreshIps, type IpRefreshResult, type LiveSplit } from './ip-refresh.js';
 import { enabledSources } from './sources/index.js';
 
 /** How many of a kind to refresh: 'skip' (0 or omitted for sessions/files), 'all', or a number. */
@@ -26,6 +26,10 @@ export interface RefreshOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
   /** cowrie-orchestrate: IPs seen only on these sensors (`enable_asn_inventory = false`) are not selected. */
   leaveOutSensors?: string[];
+  /** Live mode (`follow --enrich`): its split of the IP sources between two loops (ip-refresh.ts). */
+  live?: LiveSplit;
+  /** Live mode: sessions whose IP is still owed one of these sources are not snapshotted yet. */
+  sessionsWaitFor?: string[];
 }
 
 export interface RefreshResult {
@@ -59,10 +63,10 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
   const checkAbort = () => { if (o.signal?.aborted) throw new UserError('interrupted: committed work is kept; run again to continue', 130); };
 
   if (o.sessions !== 'skip') {
-    const candidates = await countSessionCandidates(store.db, EPOCH);
+    const candidates = await countSessionCandidates(store.db, EPOCH, o.sessionsWaitFor);
     const wanted = o.sessions === 'all' ? candidates : Math.min(o.sessions, candidates);
     logger.info(`[sessions] Processing ${wanted} sessions for re-enrichment...`);
-    out.sessions = await snapshotLoop(store, { limit: wanted, commitInterval: c.commitInterval, since: EPOCH, logger, status: o.status, signal: o.signal, clock });
+    out.sessions = await snapshotLoop(store, { limit: wanted, commitInterval: c.commitInterval, since: EPOCH, waitFor: o.sessionsWaitFor, logger, status: o.status, signal: o.signal, clock });
     logger.info(`[sessions] ${out.sessions} sessions updated`);
     out.sessionsAwaitingIps = await countSessionsAwaitingIps(store.db);
     if (out.sessionsAwaitingIps) {
@@ -97,7 +101,7 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
       limit: o.ips === 'all' || o.ips === 'skip' ? null : o.ips, ips: o.ipList, staleDays: c.staleDays, commitInterval: c.commitInterval,
       offline: c.offline, sources: sources.filter((s) => s.keys === 'ip'), config: c,
       announce: o.sessions !== 'skip' || o.files !== 'skip', logger, status: o.status, signal: o.signal, now: o.now, onProgress: o.onProgress,
-      leaveOutSensors: o.leaveOutSensors, claims,
+      leaveOutSensors: o.leaveOutSensors, claims, live: o.live,
     });
     out.failedSources.push(...out.ips.failedSources);
     // Sessions whose IPs got their first enrichment in this run: snapshot them now, so one command
@@ -105,7 +109,9 @@ export async function refresh(store: Store, o: RefreshOptions): Promise<RefreshR
     // without `--sessions` there is no catch-up (the user did not ask for sessions).
     const budget = o.sessions === 'skip' ? 0 : o.sessions === 'all' ? Number.MAX_SAFE_INTEGER : Math.max(0, o.sessions - out.sessions);
     if (out.ips.processed && budget > 0) {
-      const n = await snapshotLoop(store, { limit: budget, commitInterval: Math.max(c.commitInterval, 1000), since: runStart, logger, status: o.status, signal: o.signal, clock, quiet: true });
+      const n = await snapshotLoop(store, {
+        limit: budget, commitInterval: Math.max(c.commitInterval, 1000), since: runStart, waitFor: o.sessionsWaitFor, logger, status: o.status, signal: o.signal, clock, quiet: true,
+      });
       out.sessionsAfterIps = n;
       if (n) logger.info(`[sessions] ${fmt(n)} more sessions snapshotted from IPs enriched in this run`);
     }
@@ -119,14 +125,14 @@ export function summaryLine(r: RefreshResult): string {
 }
 
 async function snapshotLoop(store: Store, o: {
-  limit: number; commitInterval: number; since: string; logger: Logger; status: StatusEmitter; signal?: AbortSignal; clock: () => Date; quiet?: boolean;
+  limit: number; commitInterval: number; since: string; waitFor?: string[]; logger: Logger; status: StatusEmitter; signal?: AbortSignal; clock: () => Date; quiet?: boolean;
 }): Promise<number> {
   let done = 0;
   let cursor: SnapshotCursor | null = null;
   while (done < o.limit && !o.signal?.aborted) {
     // Candidates a page at a time (one ordered scan per page, even where the planner has no
     // statistics yet for freshly loaded sessions), written back a commit at a time.
-    const page = await sessionCandidates(store.db, o.since, Math.min(SESSION_PAGE, o.limit - done), cursor);
+    const page = await sessionCandidates(store.db, o.since, Math.min(SESSION_PAGE, o.limit - done), cursor, o.waitFor);
     if (!page.length) break;
     cursor = page[page.length - 1];
     for (let k = 0; k < page.length && !o.signal?.aborted; k += o.commitInterval) {

@@ -77,6 +77,42 @@ export function sortCandidates(c: IpCandidate[]): IpCandidate[] {
   return c.sort((a, b) => (b.lastSeen ?? '').localeCompare(a.lastSeen ?? '') || a.ip.localeCompare(b.ip));
 }
 
+/**
+ * IPs owed nothing but some of `sources` (their `enrichment_pending` is one of its subsets) and not
+ * owed only by `unavailable` ones, enriched at or after `freshSince` (older ones are due for every
+ * source: selectIpsToEnrich takes them). Live mode's HTTP loop asks these; the rest of each row is kept.
+ */
+export function ipsPendingOnly(opts: { sources: string[]; unavailable?: string[]; freshSince: string; leaveOut?: SqlCondition }): SqlCondition {
+  const owed = pendingSubsets(opts.sources);
+  const skip = pendingSubsets(opts.unavailable ?? []);
+  return {
+    sql: `ip_inventory.enrichment_pending IN (${inList(owed.length)})${skip.length ? ` AND ip_inventory.enrichment_pending NOT IN (${inList(skip.length)})` : ''}
+        AND ip_inventory.enrichment_updated_at >= ?${opts.leaveOut ? ` AND NOT (${opts.leaveOut.sql})` : ''}`,
+    params: [...owed, ...skip, opts.freshSince, ...(opts.leaveOut?.params ?? [])],
+  };
+}
+
+/** An IP with the sources it is still owed. */
+export interface PendingCandidate extends IpCandidate {
+  pending: string[];
+}
+
+/** ipsPendingOnly's IPs, longest waiting first (oldest enrichment_updated_at), so new IPs never starve old ones. */
+export async function selectIpsPendingOnly(db: SqlRunner, opts: Parameters<typeof ipsPendingOnly>[0] & {
+  limit: number | null;
+  /** Only rows also matching this (claim-repo's `unclaimed`: no other worker holds them). */
+  only?: SqlCondition;
+}): Promise<PendingCandidate[]> {
+  if (!opts.sources.length) return [];
+  const where = ipsPendingOnly(opts);
+  const rows = await db.query<CandidateRow & { enrichment_pending: string }>(
+    `SELECT ${CANDIDATE_COLUMNS}, enrichment_pending FROM ip_inventory WHERE ${where.sql}${opts.only ? ` AND ${opts.only.sql}` : ''}
+     ORDER BY enrichment_updated_at, ip_address${opts.limit ? ' LIMIT ?' : ''}`,
+    [...where.params, ...(opts.only?.params ?? []), ...(opts.limit ? [opts.limit] : [])],
+  );
+  return rows.map((r) => ({ ...candidate(r), pending: r.enrichment_pending.split(',') }));
+}
+
 /** The form `enrichment_pending` is written in: source names sorted, comma-joined; null for none. */
 export function pendingColumn(sources: Iterable<string>): string | null {
   const list = [...new Set(sources)].sort();
@@ -134,13 +170,16 @@ export interface IpEnrichmentRow {
   pending: string | null;
 }
 
-export async function writeIpEnrichment(db: DialectAdapter, tx: SqlRunner, rows: IpEnrichmentRow[]): Promise<void> {
+/** `keepAsnVerified`: the run asked no source of the ASN, so asn_last_verified stays as stored. */
+export async function writeIpEnrichment(db: DialectAdapter, tx: SqlRunner, rows: IpEnrichmentRow[], o: { keepAsnVerified?: boolean } = {}): Promise<void> {
   // One row order for every writer, so concurrent commits lock rows in the same order.
   rows = [...rows].sort((p, q) => (p.ip < q.ip ? -1 : p.ip > q.ip ? 1 : 0));
+  const verified = !o.keepAsnVerified;
   await db.updateMany(tx, 'ip_inventory', [
     ['ip_address', 'text'], ['enrichment', 'jsonb'], ['current_asn', 'bigint'], ['geo_country', 'text'], ['is_scanner', 'boolean'],
-    ['enrichment_updated_at', 'timestamptz'], ['asn_last_verified', 'timestamptz'], ['enrichment_version', 'text'], ['enrichment_pending', 'text'],
-  ], rows.map((r) => [r.ip, JSON.stringify(r.enrichment), r.currentAsn, r.geoCountry, r.isScanner, r.updatedAt, r.asnVerifiedAt, r.version, r.pending]));
+    ['enrichment_updated_at', 'timestamptz'], ...(verified ? [['asn_last_verified', 'timestamptz'] as [string, string]] : []),
+    ['enrichment_version', 'text'], ['enrichment_pending', 'text'],
+  ], rows.map((r) => [r.ip, JSON.stringify(r.enrichment), r.currentAsn, r.geoCountry, r.isScanner, r.updatedAt, ...(verified ? [r.asnVerifiedAt] : []), r.version, r.pending]));
 }
 
 export interface AsnRow {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EVENTS_PER_SESSION } from '../../bench/lib/live-writer.js';
+import { readJson } from '../../src/store/schema.js';
 import type { Store } from '../../src/store/store.js';
 import { dialectCases, tempDir } from '../helpers/dialects.js';
 import { worldNetwork } from '../../src/sim/world.js';
@@ -103,6 +104,64 @@ for (const d of dialectCases()) {
       expect(Number(s.n)).toBe(0);
       const status = JSON.parse(fs.readFileSync(path.join(w.statusDir, 'follow.json'), 'utf8'));
       expect(status.queues.greynoise).toBe(0);
+    }, 240_000);
+
+    it('a slow GreyNoise holds back nothing else: ASN and country committed while GreyNoise is still owed, its answer merged in later; sessions wait for it; a restart pays no answer twice', async () => {
+      // Every GreyNoise answer takes 500 ms (under the 2 s a stopping run waits for requests in flight), at 4 requests/s.
+      w = await buildWorld({ url: await d.newUrl(), seed: SEED, sessions: 0, cymru: { latencyMsPerBatch: 50 }, greynoise: { latencyMs: 500 } });
+      const root = tempDir('cowrie-follow-enrich-slow-');
+      const live = path.join(root, 'logs', 'cowrie.json');
+      const args = [live, ...w.flags(), '--greynoise-rate', '4', '--enrich'];
+      const store = await w.open();
+      type Row = { ip_address: string; current_asn: number | null; geo_country: string | null; enrichment_pending: string | null; enrichment: unknown };
+      const readRows = async () => (await store.db.query<Row>('SELECT ip_address, current_asn, geo_country, enrichment_pending, enrichment FROM ip_inventory'))
+        .map((r) => ({ ...r, current_asn: r.current_asn === null ? null : Number(r.current_asn), enrichment: readJson<Record<string, unknown>>(r.enrichment) ?? {} }));
+      const hasAsnAndCountry = (r: Awaited<ReturnType<typeof readRows>>[number]) => r.geo_country !== null && r.current_asn === (worldNetwork(r.ip_address, SEED).as?.asn ?? null);
+      // A session is never snapshotted while its IP still owes GreyNoise (the snapshot is frozen).
+      const snapshottedEarly = async () => Number((await store.db.query<{ n: number | string }>(
+        `SELECT COUNT(*) AS n FROM session_summaries s JOIN ip_inventory i ON i.ip_address = s.source_ip
+         WHERE s.enrichment_at IS NOT NULL AND i.enrichment_pending LIKE '%greynoise%'`))[0].n);
+
+      let f = startFollow(args, w.env());
+      running.push(f);
+      await write({ target: live, steps: [{ write: [0, 40 * EVENTS_PER_SESSION], rate: 400 }] });
+      // IPs whose ASN and country are in the database, owed GreyNoise, and which GreyNoise has not answered
+      // yet (its log read after the rows: no answer then means none when the row was read).
+      const early = await until(async () => {
+        const rows = await readRows();
+        const answered = answersPerIp(w!);
+        expect(await snapshottedEarly()).toBe(0);
+        return rows.filter((r) => hasAsnAndCountry(r) && r.enrichment_pending === 'greynoise' && !answered.has(r.ip_address) && !('greynoise' in r.enrichment));
+      }, (v) => v.length > 0, 30_000);
+      expect(early.length).toBeGreaterThan(0);
+      for (const r of early) expect(r.enrichment).toHaveProperty('maxmind');
+
+      // Stop (SIGTERM) while GreyNoise is still answering; the restart picks up what is owed from the database.
+      await until(() => progress(store), (v) => v.gnCached >= 10, 30_000);
+      expect(await snapshottedEarly()).toBe(0);
+      await stop(f);
+      expect(f.child.exitCode).toBe(0);
+      f = startFollow(args, w.env());
+      running.push(f);
+      const p = await until(() => progress(store), (v) => v.ips === 40 && v.done === 40, 60_000);
+      expect(p).toEqual({ ips: 40, done: 40, gnCached: 40 });
+      const unsnapshotted = async () => Number((await store.db.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM session_summaries WHERE enrichment_at IS NULL'))[0].n);
+      await until(unsnapshotted, (n) => n === 0, 30_000);
+      await stop(f);
+      expect(f.child.exitCode).toBe(0);
+
+      // Each row has both: the ASN and country, and the GreyNoise answer merged into the same document.
+      const rows = await readRows();
+      expect(rows.filter((r) => !(hasAsnAndCountry(r) && r.enrichment_pending === null && 'greynoise' in r.enrichment && 'maxmind' in r.enrichment))).toEqual([]);
+      // Each IP's GreyNoise answer was paid once, across the stop and restart.
+      const answers = answersPerIp(w);
+      expect(answers.size).toBe(40);
+      expect([...answers].filter(([, n]) => n !== 1)).toEqual([]);
+      // Sessions were snapshotted with their IP's GreyNoise classification, not before it.
+      const [s] = await store.db.query<{ n: number | string }>(
+        `SELECT COUNT(*) AS n FROM session_summaries s JOIN ip_inventory i ON i.ip_address = s.source_ip
+         WHERE s.snapshot_classification IS NULL OR s.snapshot_classification <> coalesce(i.enrichment->'greynoise'->>'classification', 'unknown')`);
+      expect(Number(s.n)).toBe(0);
     }, 240_000);
 
     it('bad source settings: one line, exit 2, nothing followed; a source flag without --enrich is refused too', async () => {

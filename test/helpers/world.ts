@@ -3,6 +3,7 @@
  * database, GeoLite2-style databases for the same fake Internet, and the Cymru, GreyNoise and
  * VirusTotal simulators listening on 127.0.0.1. Everything real: TCP, HTTP, files, processes.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { writeWorldDatabases } from '../../src/sim/mmdb-world.js';
 import { startVirusTotalSim, type VirusTotalSim, type VirusTotalSimOptions } from '../../src/sim/virustotal-sim.js';
 import { isPrivateIpv4, worldMaxmindHasAsn, worldNetwork } from '../../src/sim/world.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { runCli, type CliResult } from './cli.js';
+import { ROOT, runCli, type CliResult } from './cli.js';
 import { tempDir } from './dialects.js';
 
 export const GN_KEY = 'gn-test-key';
@@ -214,4 +215,20 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 20_00
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A `cowrie-enrich refresh` of this world running in the background (to kill, or to run beside others). */
+export interface RunningRefresh {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+export function startRefresh(w: World, args: string[]): RunningRefresh {
+  const child = spawn(path.join(ROOT, 'bin', 'cowrie-enrich'), ['refresh', ...w.flags(), ...args], { cwd: w.dir, env: { ...process.env, ...w.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b) => (err += b));
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return { child, stderr: () => err, exited };
 }

@@ -2,23 +2,13 @@
  * kill -9 in the middle of a refresh, then a re-run: every IP and file enriched once, nothing
  * duplicated, nothing lost, and no answer that had reached us paid for twice.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readJson } from '../../src/store/schema.js';
 import type { Store } from '../../src/store/store.js';
-import { ROOT } from '../helpers/cli.js';
 import { dialectCases } from '../helpers/dialects.js';
-import { buildWorld, insertIps, logLines, publicIps, waitFor, type World } from '../helpers/world.js';
+import { buildWorld, insertIps, logLines, publicIps, startRefresh, waitFor, type World } from '../helpers/world.js';
 
-function start(w: World, args: string[]): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(path.join(ROOT, 'bin', 'cowrie-enrich'), ['refresh', ...w.flags(), ...args], { cwd: w.dir, env: { ...process.env, ...w.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (b) => (err += b));
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, stderr: () => err, exited };
-}
 
 const count = async (store: Store, sql: string, params: unknown[] = []) => Number((await store.db.query<{ n: string }>(sql, params))[0].n);
 const dupes = (xs: string[]) => xs.filter((x, i) => xs.indexOf(x) !== i);
@@ -43,7 +33,7 @@ for (const d of dialectCases()) {
       store = await w.open();
       await insertIps(store, ips);
       const gn = w.greynoise.stats;
-      const run = start(w, ['--ips', '0', '--commit-interval', '10', '--greynoise-rate', '8', '--verbose']);
+      const run = startRefresh(w, ['--ips', '0', '--commit-interval', '10', '--greynoise-rate', '8', '--verbose']);
       child = run.child;
       // Kill once pass 3 has committed twice, at a moment when every answer GreyNoise sent has been
       // stored by the refresh (the cache) and no request is in flight.
@@ -89,7 +79,7 @@ for (const d of dialectCases()) {
       expect(hashes.length).toBeGreaterThan(10);
       const vt = w.virustotal.stats;
       // 3 requests a minute: three answers, then a long wait in which to kill it.
-      const run = start(w, ['--files', 'all', '--virustotal-rate', '3', '--commit-interval', '5', '--verbose']);
+      const run = startRefresh(w, ['--files', 'all', '--virustotal-rate', '3', '--commit-interval', '5', '--verbose']);
       child = run.child;
       await waitFor(async () => {
         if (vt.log.length < 3 || vt.requests !== vt.log.length) return false;

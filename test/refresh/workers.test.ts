@@ -3,26 +3,14 @@
  * lease, renewed while it works; a killed worker's IPs go to the next run; no GreyNoise answer is
  * paid for twice.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { claimItems } from '../../src/store/claim-repo.js';
 import type { Store } from '../../src/store/store.js';
-import { ROOT } from '../helpers/cli.js';
 import { dialectCases } from '../helpers/dialects.js';
-import { buildWorld, insertIps, logLines, publicIps, waitFor, type World } from '../helpers/world.js';
+import { buildWorld, insertIps, logLines, publicIps, startRefresh, waitFor, type RunningRefresh, type World } from '../helpers/world.js';
 
-interface Worker { child: ChildProcess; stderr: () => string; exited: Promise<number | null> }
-
-function start(w: World, args: string[]): Worker {
-  const child = spawn(path.join(ROOT, 'bin', 'cowrie-enrich'), ['refresh', ...w.flags(), ...args], { cwd: w.dir, env: { ...process.env, ...w.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (b) => (err += b));
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, stderr: () => err, exited };
-}
 
 const count = async (store: Store, sql: string, params: unknown[] = []) => Number((await store.db.query<{ n: string }>(sql, params))[0].n);
 const dupes = (xs: string[]) => [...new Set(xs.filter((x, i) => xs.indexOf(x) !== i))];
@@ -49,7 +37,7 @@ for (const d of dialectCases()) {
       await insertIps(store, ips);
       const gn = w.greynoise.stats;
       const args = ['--ips', '1000', '--commit-interval', '50', '--greynoise-rate', '150', '--verbose'];
-      const workers = [start(w, args), start(w, args), start(w, args)];
+      const workers = [startRefresh(w, args), startRefresh(w, args), startRefresh(w, args)];
       children.push(...workers.map((x) => x.child));
       const [victim, ...others] = workers;
       // Kill the first worker once it has committed twice, at a moment when every GreyNoise answer
@@ -138,7 +126,7 @@ for (const d of dialectCases()) {
       await insertIps(store, ips);
       const gn = w.greynoise.stats;
       // 40 IPs at 4 GreyNoise requests a second: about ten seconds of work on a five-second lease.
-      const first = start(w, ['--ips', '0', '--lease-seconds', '5', '--greynoise-rate', '4', '--commit-interval', '10', '--verbose']);
+      const first = startRefresh(w, ['--ips', '0', '--lease-seconds', '5', '--greynoise-rate', '4', '--commit-interval', '10', '--verbose']);
       children.push(first.child);
       await waitFor(() => /\[ips\] committed 10 rows/.test(first.stderr()), 30_000, 'a first commit');
       const started = Date.now();
@@ -155,6 +143,6 @@ for (const d of dialectCases()) {
 }
 
 /** `host:pid:` of a worker started here: the start of its claims' holder name. */
-function hostPrefix(x: Worker): string {
+function hostPrefix(x: RunningRefresh): string {
   return `${hostname().slice(0, 64)}:${x.child.pid}:`;
 }
