@@ -24,7 +24,11 @@ export interface SimsStats {
   type: 'stats';
   cymruConnections: number;
   cymruBatches: number;
+  /** Most Cymru connections open at once. */
+  cymruMaxConcurrent: number;
   greynoiseRequests: number;
+  /** Distinct IPs GreyNoise was asked about (fewer than requests: some asked twice). */
+  greynoiseDistinctIps: number;
   greynoise429: number;
   /** Most GreyNoise requests that arrived in any one-second window. */
   greynoiseMaxPerSecond: number;
@@ -58,7 +62,9 @@ async function main(): Promise<void> {
         type: 'stats',
         cymruConnections: cymru.stats.connections,
         cymruBatches: cymru.stats.batches,
+        cymruMaxConcurrent: cymru.stats.maxConcurrent,
         greynoiseRequests: greynoise.stats.requests,
+        greynoiseDistinctIps: new Set(greynoise.stats.ipsRequested).size,
         greynoise429: greynoise.stats.byStatus[429] ?? 0,
         greynoiseMaxPerSecond: maxPerSecond(greynoise.stats.requestTimes),
         greynoiseFirst: greynoise.stats.requestTimes[0] ?? 0,

@@ -47,6 +47,13 @@ function running(pid: number): boolean {
   }
 }
 
+/** A worker name (`host:pid:…`, workerName) of this machine whose process is no longer running; false for other machines' and this process's. */
+export function goneFromThisMachine(holder: string): boolean {
+  if (!holder.startsWith(`${host()}:`)) return false;
+  const pid = Number(holder.slice(host().length + 1).split(':')[0]);
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !running(pid);
+}
+
 /**
  * Claims of workers of this machine that are no longer running (killed, crashed) are dropped at
  * once instead of after their lease: a restarted worker carries on where the dead one stopped.
@@ -54,8 +61,7 @@ function running(pid: number): boolean {
  */
 async function reapDeadLocalHolders(db: DialectAdapter, logger: Logger): Promise<void> {
   for (const holder of await liveHolders(db, `${host()}:`)) {
-    const pid = Number(holder.slice(host().length + 1).split(':')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || running(pid)) continue;
+    if (!goneFromThisMachine(holder)) continue;
     const n = await releaseHolder(db, holder);
     if (n) logger.info(`Took over ${n} claimed items of a worker that is no longer running (${escapeControl(holder)})`);
   }

@@ -13,6 +13,7 @@ import { ipScope, type IpScope } from './ip-scope.js';
 import { columnPlan, ENRICHMENT_VERSION, mergeChunk, type ChunkMerge, type IpAnswers } from './merge.js';
 import type { WorkClaims } from './claims.js';
 import { answeredNoneLine, startSourceRun, type SourceCounters, type SourceRun } from './runner.js';
+import { connectionGateFor } from './shared-limits.js';
 import type { CymruAsnValue } from './sources/cymru.js';
 import type { BulkHandle, EarlierAnswers, HttpHandle, LocalHandle, Source } from './sources/source.js';
 import { DAY_SECONDS, type SourceResult } from './sources/types.js';
@@ -250,7 +251,9 @@ export async function refreshIps(store: Store, o: IpRefreshOptions): Promise<IpR
       status.update(`pass_2_${s.name}`, { ips_processed: 0, ips_total: need.length, ip_errors: need.length, cache_hits: 0 }, { force: true });
       continue;
     }
-    const handle = (await s.open(settingsOf(o.config), ctx)) as BulkHandle<unknown, CymruAsnValue>;
+    // Its connections are bounded for every worker on the database together (Cymru: 2).
+    const connectionGate = connectionGateFor(db, s.name, s.limits(settingsOf(o.config)), { signal: o.signal, logger });
+    const handle = (await s.open(settingsOf(o.config), { ...ctx, connectionGate })) as BulkHandle<unknown, CymruAsnValue>;
     try {
       await bulkPass(store, s, handle, need, got, o, res);
       // ASNs new to asn_inventory get their own registry details (country of the ASN, not of an IP).

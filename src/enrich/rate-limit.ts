@@ -7,6 +7,9 @@
  * somewhere between being sent and its answer arriving, so counting the window from the
  * answer makes "at most `limit` per window" hold as the server sees it, whatever the latency.
  * Waiters are served strictly first in, first out; at most one timer is pending at a time.
+ *
+ * The limit can change while in use (setLimit: a worker's share of a rate shared with other
+ * processes, src/enrich/shared-limits.ts); slots already granted stay counted.
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -35,8 +38,10 @@ interface Waiter {
 }
 
 export class SlidingWindowLimiter {
-  readonly limit: number;
   readonly windowMs: number;
+  #limit: number;
+  /** performance.now() ms after which no slot is granted until the next setLimit(). */
+  #validUntil = Number.POSITIVE_INFINITY;
   /** Open slots plus closed slots younger than the window. */
   #slots: Slot[] = [];
   readonly #queue: Waiter[] = [];
@@ -46,8 +51,26 @@ export class SlidingWindowLimiter {
   constructor(options: SlidingWindowLimiterOptions) {
     if (!Number.isFinite(options.limit) || options.limit < 1) throw new RangeError('limit must be at least 1');
     if (!Number.isFinite(options.windowMs) || options.windowMs <= 0) throw new RangeError('windowMs must be positive');
-    this.limit = Math.floor(options.limit);
+    this.#limit = Math.floor(options.limit);
     this.windowMs = options.windowMs;
+  }
+
+  /** Most slots in use in any window, as now set. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /**
+   * Change the limit (0: grant nothing). Lowering holds for every grant from now on (slots already
+   * granted stay counted, so the window drains to the new limit); raising serves waiters at once.
+   * `until` (performance.now() ms): the limit holds until then, and afterwards nothing is granted
+   * until the next call, so a limit nobody confirms in time cannot outlive what it was based on.
+   */
+  setLimit(limit: number, until = Number.POSITIVE_INFINITY): void {
+    if (!Number.isFinite(limit) || limit < 0) throw new RangeError('limit must be 0 or more');
+    this.#limit = Math.floor(limit);
+    this.#validUntil = until;
+    if (this.#queue.length > 0) this.#schedule();
   }
 
   /** Callers waiting for a slot. */
@@ -90,6 +113,25 @@ export class SlidingWindowLimiter {
     };
   }
 
+  /** Slots still counted (all ended: a finished run), and in how many ms the last of them leaves the window. */
+  inWindow(): { slots: number; drainMs: number } {
+    const now = performance.now();
+    this.#slots = this.#slots.filter((s) => s.open || s.t > now - this.windowMs);
+    if (this.#slots.some((s) => s.open)) return { slots: this.#slots.length, drainMs: this.windowMs };
+    const last = Math.max(...this.#slots.map((s) => s.t), Number.NEGATIVE_INFINITY);
+    return { slots: this.#slots.length, drainMs: this.#slots.length ? Math.ceil(last + this.windowMs - now) : 0 };
+  }
+
+  /**
+   * Count `earlier`'s slots still in its window as this limiter's own: a run that continues an
+   * earlier run's rate (the same worker, one run after another) inherits the requests the server
+   * still counts, instead of starting from an empty window.
+   */
+  adopt(earlier: SlidingWindowLimiter): void {
+    const horizon = performance.now() - this.windowMs;
+    this.#slots.push(...earlier.#slots.filter((s) => s.open || s.t > horizon));
+  }
+
   /**
    * Pause every caller for `ms` from now (e.g. a 429 with Retry-After). Pauses do not
    * shorten each other: the later end wins.
@@ -128,7 +170,9 @@ export class SlidingWindowLimiter {
     const horizon = now - this.windowMs;
     this.#slots = this.#slots.filter((s) => s.open || s.t > horizon);
     let wait = this.#pausedUntil - now;
-    const excess = this.#slots.length - this.limit + 1;
+    // An expired limit grants nothing: only the next setLimit() frees a slot.
+    const limit = now < this.#validUntil ? this.#limit : 0;
+    const excess = this.#slots.length - limit + 1;
     if (excess > 0) {
       const closed = this.#slots.filter((s) => !s.open).map((s) => s.t);
       if (closed.length < excess) return Number.POSITIVE_INFINITY;

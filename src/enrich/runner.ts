@@ -1,6 +1,7 @@
 /**
- * Everything around a source's lookup (docs/ARCHITECTURE.md, "The runner"): the rate limiter,
- * quota gate and retry policy built from the source's declared limits; the cache keyed by
+ * Everything around a source's lookup (docs/ARCHITECTURE.md, "The runner"): the rate limiter
+ * (at this worker's share of the declared rate, shared-limits.ts), quota gate and retry policy
+ * built from the source's declared limits; the cache keyed by
  * (source, key) with its TTLs; typed stop rules (key rejected → off for the run; daily quota
  * spent → stopped for the day; N keys failing in a row → stopped, the rest pending); pending
  * markers for whatever was not asked; per-source counters; Ctrl-C (a soft stop, then a hard one)
@@ -14,6 +15,7 @@ import { isoMicros } from '../store/time.js';
 import { AnswerBuffer, fromCache } from './answer-buffer.js';
 import { databaseQuota, type DatabaseQuota } from './quota.js';
 import { callThrottled, runPool, SlidingWindowLimiter } from './rate-limit.js';
+import { startSharedRate } from './shared-limits.js';
 import type { CallOutcome, HttpAnswer, LookupSummary, OnResult } from './rate-limit.js';
 import { keyNoun, type HttpHandle, type Source, type SourceLimits } from './sources/source.js';
 import type { QuotaGate, SourceResult } from './sources/types.js';
@@ -38,6 +40,8 @@ export interface HttpEngineOptions {
 export interface HttpEngine<V> {
   /** HTTP requests sent so far (retries included). */
   readonly requests: number;
+  /** The sliding window every request goes through (a shared rate sets its limit to this worker's share). */
+  readonly limiter: SlidingWindowLimiter;
   lookup(keys: string[], onResult: OnResult<V>, signal?: AbortSignal): Promise<LookupSummary>;
 }
 
@@ -132,6 +136,7 @@ export function createHttpEngine<V>(source: SourceFacts, handle: HttpHandle<V>, 
 
   return {
     lookup,
+    limiter,
     get requests() {
       return requests;
     },
@@ -251,6 +256,8 @@ export function startSourceRun<V>(o: SourceRunOptions<V>): SourceRun<V> {
     }
     const toAsk = o.keys.filter((k) => !cached.has(k));
     if (!toAsk.length) return;
+    // The declared rate is for every worker on the database together: this run asks at its share.
+    const shared = startSharedRate({ db, service: source.name, perWindow: limits.rate.perWindow, limiter: engine.limiter, title: source.title, logger });
     const summary = await engine.lookup(toAsk, (r) => {
       if (r.local) counts.localAnswers++;
       else if (r.status === 'hit' || r.status === 'miss') {
@@ -272,7 +279,7 @@ export function startSourceRun<V>(o: SourceRunOptions<V>): SourceRun<V> {
         }
       }
       return handOn(r, buffer.add(r));
-    }, hard.signal);
+    }, hard.signal).finally(() => shared.close());
     if (summary.authError) {
       outcome.stop = 'auth';
       outcome.failedForRun = true;

@@ -311,6 +311,19 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'rate share of a departed worker',
+    up: () => [
+      // The most requests a working holder may have in the window (its limit, published before
+      // it raises it): what a holder that died may still have counted at the server.
+      'ALTER TABLE rate_shares ADD COLUMN share INTEGER',
+      // A holder that left (or died) keeps its row until its last requests have left the
+      // server's window, and says how many they may be (NULL while it works): the others may use
+      // the rest of the rate at once instead of waiting out the window.
+      'ALTER TABLE rate_shares ADD COLUMN draining INTEGER',
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -96,6 +96,53 @@ describe('SlidingWindowLimiter', () => {
     expect(third - ended).toBeGreaterThanOrEqual(99);
   });
 
+  it('setLimit(): lowering holds for new grants, raising serves waiters at once, 0 grants nothing', async () => {
+    const limiter = new SlidingWindowLimiter({ limit: 4, windowMs: 60_000 });
+    await limiter.acquire();
+    await limiter.acquire();
+    // Two in the window already: a limit of 2 leaves nothing for now.
+    limiter.setLimit(2);
+    expect(limiter.limit).toBe(2);
+    let granted = 0;
+    const waiting = [limiter.acquire().then(() => void granted++), limiter.acquire().then(() => void granted++)];
+    await tick();
+    expect(granted).toBe(0);
+    limiter.setLimit(3);
+    await tick();
+    expect(granted).toBe(1);
+    limiter.setLimit(0);
+    limiter.setLimit(4);
+    await Promise.all(waiting);
+    expect(granted).toBe(2);
+    expect(() => limiter.setLimit(-1)).toThrow(RangeError);
+  });
+
+  it('setLimit(n, until): after `until` nothing is granted until the limit is set again', async () => {
+    const limiter = new SlidingWindowLimiter({ limit: 10, windowMs: 10 });
+    limiter.setLimit(10, performance.now() + 30);
+    await limiter.acquire();
+    await sleep(60);
+    let granted = false;
+    const late = limiter.acquire().then(() => void (granted = true));
+    await sleep(60);
+    // The window is long empty, yet the limit was not confirmed: the caller still waits.
+    expect(granted).toBe(false);
+    expect(limiter.tryBegin()).toBeNull();
+    limiter.setLimit(10, performance.now() + 1000);
+    await late;
+    expect(granted).toBe(true);
+  });
+
+  it('adopt(): a run continuing another counts the slots still in the earlier window', async () => {
+    const earlier = new SlidingWindowLimiter({ limit: 3, windowMs: 60_000 });
+    for (let i = 0; i < 2; i++) await earlier.acquire();
+    const next = new SlidingWindowLimiter({ limit: 3, windowMs: 60_000 });
+    next.adopt(earlier);
+    const end = next.tryBegin();
+    expect(end).not.toBeNull();
+    expect(next.tryBegin()).toBeNull();
+  });
+
   it('rejects nonsense limits', () => {
     expect(() => new SlidingWindowLimiter({ limit: 0, windowMs: 100 })).toThrow(RangeError);
     expect(() => new SlidingWindowLimiter({ limit: 1, windowMs: 0 })).toThrow(RangeError);

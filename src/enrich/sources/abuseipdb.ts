@@ -67,7 +67,7 @@ export const abuseipdbSource = defineSource({
   settings: {
     abuseipdbUrl: { flag: 'abuseipdbUrl', env: 'COWRIE_ABUSEIPDB_URL', file: 'abuseipdb.url', def: 'https://api.abuseipdb.com', ...apiUrl, help: 'AbuseIPDB API base URL', arg: '<url>' },
     abuseipdbKey: { env: 'ABUSEIPDB_API_KEY', file: 'abuseipdb.api_key', ...apiKey },
-    abuseipdbRate: { flag: 'abuseipdbRate', env: 'COWRIE_ABUSEIPDB_RATE', file: 'abuseipdb.rate', def: 1, ...num(0.01), help: 'AbuseIPDB requests per second, never exceeded', arg: '<n>' },
+    abuseipdbRate: { flag: 'abuseipdbRate', env: 'COWRIE_ABUSEIPDB_RATE', file: 'abuseipdb.rate', def: 1, ...num(0.01), help: 'AbuseIPDB requests per second for all workers on the database together, never exceeded', arg: '<n>' },
     abuseipdbDailyQuota: { flag: 'abuseipdbDailyQuota', env: 'COWRIE_ABUSEIPDB_DAILY_QUOTA', file: 'abuseipdb.daily_quota', def: 1000, ...int(0), help: 'AbuseIPDB checks per UTC day, shared through the database (free plan: 1,000)', arg: '<n>' },
   },
   // Used once a key is configured; without one it is simply not asked.

@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import type { Logger } from '../../log.js';
 import { silentLogger } from '../../log.js';
 import { int, num, str } from '../../config/setting.js';
-import { defineSource, type BulkHandle, type SourceLimits } from './source.js';
+import { defineSource, type BulkHandle, type ConnectionGate, type SourceLimits } from './source.js';
 import { needsCymru, type MaxmindValue } from './maxmind.js';
 import type { SourceResult } from './types.js';
 import { DAY_SECONDS } from './types.js';
@@ -37,8 +37,10 @@ export interface CymruClientOptions {
   /** Deadline for one connection: connect, send, read to EOF. */
   timeoutMs?: number;
   batchSize?: number;
-  /** Connections open at once. */
+  /** Connections open at once by this client. */
   maxConnections?: number;
+  /** Held around every connection: the bound shared with other workers on the database. */
+  gate?: ConnectionGate;
   /** Tries per batch, the first included (the "3 tries"). */
   retries?: number;
   backoffBaseMs?: number;
@@ -139,7 +141,17 @@ export function createCymruClient(options: CymruClientOptions): CymruClient {
     }
   }
 
-  function exchange(lines: string[]): Promise<Exchange> {
+  /** One connection, within the shared bound when there is one (taken before connecting, given back after closing). */
+  async function exchange(lines: string[]): Promise<Exchange> {
+    const giveBack = await options.gate?.acquire();
+    try {
+      return await connectOnce(lines);
+    } finally {
+      await giveBack?.();
+    }
+  }
+
+  function connectOnce(lines: string[]): Promise<Exchange> {
     return new Promise((resolve) => {
       const chunks: Buffer[] = [];
       let connected = false;
@@ -408,7 +420,7 @@ export const cymruSource = defineSource({
     const l = cymruLimits(o);
     const client = createCymruClient({
       host: o.cymruHost, port: o.cymruPort, batchSize: l.batchSize, timeoutMs: l.timeoutMs, maxConnections: l.concurrency,
-      retries: l.retries, backoffBaseMs: l.backoffMs, maxConsecutiveFailures: l.maxFailuresInRow, logger: ctx.logger,
+      retries: l.retries, backoffBaseMs: l.backoffMs, maxConsecutiveFailures: l.maxFailuresInRow, logger: ctx.logger, gate: ctx.connectionGate,
     });
     return {
       kind: 'bulk',

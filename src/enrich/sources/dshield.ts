@@ -66,7 +66,7 @@ export const dshieldSource = defineSource({
   defaultOn: true,
   settings: {
     dshieldUrl: { flag: 'dshieldUrl', env: 'COWRIE_DSHIELD_URL', file: 'dshield.url', def: 'https://isc.sans.edu', ...apiUrl, help: 'DShield/ISC API base URL', arg: '<url>' },
-    dshieldRate: { flag: 'dshieldRate', env: 'COWRIE_DSHIELD_RATE', file: 'dshield.rate', def: 1, ...num(0.01), help: 'DShield requests per second, never exceeded (ISC asks bots for at most 1)', arg: '<n>' },
+    dshieldRate: { flag: 'dshieldRate', env: 'COWRIE_DSHIELD_RATE', file: 'dshield.rate', def: 1, ...num(0.01), help: 'DShield requests per second for all workers on the database together, never exceeded (ISC asks bots for at most 1)', arg: '<n>' },
     dshieldEmail: { flag: 'dshieldEmail', env: 'COWRIE_DSHIELD_EMAIL', file: 'dshield.email', ...email, help: 'your contact address, sent in the User-Agent as ISC asks; DShield is used only when set', arg: '<address>' },
   },
   // Not asking ISC without a contact address is the polite default, not a debt.

@@ -143,7 +143,7 @@ export const greynoiseSource = defineSource({
   settings: {
     greynoiseUrl: { flag: 'greynoiseUrl', env: 'COWRIE_GREYNOISE_URL', file: 'greynoise.url', def: 'https://api.greynoise.io', ...apiUrl, help: 'GreyNoise API base URL', arg: '<url>' },
     greynoiseKey: { env: 'GREYNOISE_API_KEY', file: 'greynoise.api_key', ...apiKey },
-    greynoiseRate: { flag: 'greynoiseRate', env: 'COWRIE_GREYNOISE_RATE', file: 'greynoise.rate', def: 10, ...num(0.01), help: 'GreyNoise requests per second, never exceeded', arg: '<n>' },
+    greynoiseRate: { flag: 'greynoiseRate', env: 'COWRIE_GREYNOISE_RATE', file: 'greynoise.rate', def: 10, ...num(0.01), help: 'GreyNoise requests per second for all workers on the database together, never exceeded', arg: '<n>' },
     greynoiseDailyQuota: { flag: 'greynoiseDailyQuota', env: 'COWRIE_GREYNOISE_DAILY_QUOTA', file: 'greynoise.daily_quota', def: 10_000, ...int(0), help: 'GreyNoise calls per UTC day, shared through the database', arg: '<n>' },
     greynoiseMode: { flag: 'greynoiseMode', env: 'COWRIE_GREYNOISE_MODE', file: 'greynoise.mode', def: 'community', schema: z.enum(['community', 'enterprise']), expect: 'community or enterprise', help: 'community (one IP per request) or enterprise (1,000 per request)', arg: '<mode>' },
   },

@@ -48,7 +48,7 @@ export const internetdbSource = defineSource({
   defaultOn: false,
   settings: {
     internetdbUrl: { flag: 'internetdbUrl', env: 'COWRIE_INTERNETDB_URL', file: 'internetdb.url', def: 'https://internetdb.shodan.io', ...apiUrl, help: 'Shodan InternetDB base URL (free for non-commercial use only; add internetdb to --sources)', arg: '<url>' },
-    internetdbRate: { flag: 'internetdbRate', env: 'COWRIE_INTERNETDB_RATE', file: 'internetdb.rate', def: 1, ...num(0.01), help: 'InternetDB requests per second, never exceeded', arg: '<n>' },
+    internetdbRate: { flag: 'internetdbRate', env: 'COWRIE_INTERNETDB_RATE', file: 'internetdb.rate', def: 1, ...num(0.01), help: 'InternetDB requests per second for all workers on the database together, never exceeded', arg: '<n>' },
   },
   ttl: { hitSeconds: INTERNETDB_TTL_SECONDS, missSeconds: INTERNETDB_MISS_TTL_SECONDS },
   limits: (o) => ({

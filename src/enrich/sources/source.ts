@@ -16,7 +16,7 @@ export type KeyKind = 'ip' | 'sha256';
 
 /** Declared limits; the runner builds its rate limiter, quota gate and retry policy from them. */
 export interface SourceLimits {
-  /** At most `perWindow` requests in any `windowMs` window, as the server sees it. */
+  /** At most `perWindow` requests in any `windowMs` window, as the server sees it, for all workers on the database together. */
   rate: { perWindow: number; windowMs: number };
   /** Requests in flight at once. */
   concurrency: number;
@@ -116,9 +116,20 @@ export interface ColumnClaims {
   isScanner?: { precedence: number; from(doc: Record<string, unknown>): boolean | null };
 }
 
+/**
+ * At most N connections to a service across every worker on the database (Team Cymru: 2). A
+ * source that opens connections itself takes one around each; it never learns how they are kept.
+ */
+export interface ConnectionGate {
+  /** Waits for a free connection; resolves to the function that gives it back (call it once, after closing). */
+  acquire(): Promise<() => Promise<void>>;
+}
+
 export interface OpenContext {
   logger: Logger;
   now: () => Date;
+  /** Held around each connection the source opens itself (bulk sources); absent: only the source's own bound. */
+  connectionGate?: ConnectionGate;
 }
 
 /** Earlier answers for a key, by source name (for `wants`). */

@@ -114,7 +114,7 @@ export const virustotalSource = defineSource({
   settings: {
     virustotalUrl: { flag: 'virustotalUrl', env: 'COWRIE_VIRUSTOTAL_URL', file: 'virustotal.url', def: 'https://www.virustotal.com', ...apiUrl, help: 'VirusTotal API base URL', arg: '<url>' },
     virustotalKey: { env: 'VT_API_KEY', file: 'virustotal.api_key', ...apiKey },
-    virustotalRate: { flag: 'virustotalRate', env: 'COWRIE_VIRUSTOTAL_RATE', file: 'virustotal.rate_per_minute', def: 4, ...atLeast(0.01), help: 'VirusTotal requests per minute, never exceeded', arg: '<n>' },
+    virustotalRate: { flag: 'virustotalRate', env: 'COWRIE_VIRUSTOTAL_RATE', file: 'virustotal.rate_per_minute', def: 4, ...atLeast(0.01), help: 'VirusTotal requests per minute for all workers on the database together, never exceeded', arg: '<n>' },
     virustotalDailyQuota: { flag: 'virustotalDailyQuota', env: 'COWRIE_VIRUSTOTAL_DAILY_QUOTA', file: 'virustotal.daily_quota', def: 500, ...int(0), help: 'VirusTotal calls per UTC day, shared through the database', arg: '<n>' },
   },
   requires: { setting: 'virustotalKey', shown: 'VT_API_KEY', whenMissing: 'pending', until: 'a key' },
