@@ -1,11 +1,11 @@
 /**
- * What a report reads: summary tables and report facts only (never raw_events). Grouping that
- * needs the enrichment JSON happens once per IP (not per session), then in code.
+ * What a report reads: summary tables and report facts only (never raw_events). The per-IP
+ * figures (ASNs, countries, classifications, coverage) are summed in SQL from the enrichment
+ * fields; only the listed IPs come back.
  */
 import ipaddr from 'ipaddr.js';
 import { isPublicIp } from '../enrich/ip-scope.js';
-import type { DialectAdapter } from '../store/dialects/types.js';
-import type { SqlRunner } from '../store/store.js';
+import type { DialectAdapter, SqlRunner } from '../store/store.js';
 import { planWindow, sessionFilter, type ReportWindow, type SessionRange } from './window.js';
 
 export interface Totals {
