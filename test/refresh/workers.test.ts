@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { claimItems } from '../../src/store/claim-repo.js';
 import type { Store } from '../../src/store/store.js';
 import { dialectCases } from '../helpers/dialects.js';
-import { buildWorld, insertIps, logLines, publicIps, startRefresh, waitFor, type RunningRefresh, type World } from '../helpers/world.js';
+import { buildWorld, insertIps, logLines, maxInWindow, publicIps, startRefresh, waitFor, type RunningRefresh, type World } from '../helpers/world.js';
 
 
 const count = async (store: Store, sql: string, params: unknown[] = []) => Number((await store.db.query<{ n: string }>(sql, params))[0].n);
@@ -32,7 +32,8 @@ for (const d of dialectCases()) {
 
     it('three workers take disjoint IPs; one is killed and restarted: every IP enriched, one GreyNoise request per IP', async () => {
       const ips = publicIps(3000, { firstOctets: NETWORKS, seed: 7 });
-      w = await buildWorld({ url: await d.newUrl(), seed: 7, maxmind: 'city' });
+      // The simulator refuses (429) beyond the shared rate: a breach shows as well as counts.
+      w = await buildWorld({ url: await d.newUrl(), seed: 7, maxmind: 'city', greynoise: { ratePerSecond: 150 } });
       store = await w.open();
       await insertIps(store, ips);
       const gn = w.greynoise.stats;
@@ -74,6 +75,12 @@ for (const d of dialectCases()) {
       expect(dupes(gn.ipsRequested)).toEqual([]);
       expect(new Set(gn.ipsRequested)).toEqual(new Set(ips));
       expect(await count(store, 'SELECT count(*) AS n FROM work_claims')).toBe(0);
+      // The limits held for all the workers together: GreyNoise's rate (150/s is for all of them)
+      // and Team Cymru's two connections.
+      expect(maxInWindow(gn.requestTimes, 1000)).toBeLessThanOrEqual(150);
+      expect(gn.byStatus[429] ?? 0).toBe(0);
+      expect(w.cymru.stats.maxConcurrent).toBeLessThanOrEqual(2);
+      expect(w.cymru.stats.connections).toBeGreaterThanOrEqual(6); // every worker asked Cymru (1000 IPs: 2 batches each)
     });
 
     it("IPs another worker holds are left to it (one line says so) until its lease runs out; then they are taken over", async () => {
