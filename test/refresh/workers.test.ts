@@ -1,7 +1,11 @@
 /**
  * Refresh workers sharing one database (docs/SCALING.md): each takes a disjoint set of IPs with a
  * lease, renewed while it works; a killed worker's IPs go to the next run; no GreyNoise answer is
- * paid for twice.
+ * paid for twice. *
+ * The limits hold for all of them together: GreyNoise's rate is never exceeded at the simulator
+ * whatever the number of workers, at most 2 Team Cymru connections are open at once across them,
+ * and a killed worker's connection slot is free again once its lease ends (workers given their
+ * own IPs with --ip, so no two ask about the same one).
  */
 import type { ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
@@ -16,6 +20,17 @@ const count = async (store: Store, sql: string, params: unknown[] = []) => Numbe
 const dupes = (xs: string[]) => [...new Set(xs.filter((x, i) => xs.indexOf(x) !== i))];
 const enrichedIn = (stderr: string) => Number(/Pass 3 complete: ([\d,]+) IPs enriched/.exec(stderr)?.[1].replace(/,/g, '') ?? NaN);
 const NETWORKS = [23, 45, 61, 89, 130, 185, 201, 203, 212, 217];
+const GN_RATE = 20;
+
+const ipFlags = (ips: string[]) => ips.flatMap((ip) => ['--ip', ip]);
+const chunks = <T>(xs: T[], n: number): T[][] => Array.from({ length: n }, (_, k) => xs.filter((_, i) => i % n === k));
+
+const answered = async (store: Store, source: string, ips: string[]) => {
+  const rows = await store.db.query<{ cache_key: string }>('SELECT cache_key FROM enrichment_cache WHERE service = ?', [source]);
+  const got = new Set(rows.map((r) => r.cache_key));
+  return ips.filter((ip) => got.has(ip)).length;
+};
+
 
 for (const d of dialectCases()) {
   describe.skipIf(d.skip)(`[${d.name}] refresh workers sharing one database`, () => {
@@ -145,6 +160,70 @@ for (const d of dialectCases()) {
       expect(await first.exited, first.stderr()).toBe(0);
       expect(dupes(gn.ipsRequested)).toEqual([]);
       expect(await count(store, 'SELECT count(*) AS n FROM ip_inventory WHERE enrichment_updated_at IS NULL')).toBe(0);
+    });
+
+    it('three workers asking GreyNoise at once: never more than its rate in any second at the simulator, every IP asked once', async () => {
+      const ips = publicIps(120, { firstOctets: [23, 45, 61, 89, 130, 185], seed: 7, perNetwork: 5 });
+      w = await buildWorld({ url: await d.newUrl(), seed: 7, greynoise: { ratePerSecond: GN_RATE } });
+      store = await w.open();
+      await insertIps(store, ips);
+      const runs = chunks(ips, 3).map((mine) => startRefresh(w!, ['--sources', 'greynoise', '--greynoise-rate', String(GN_RATE), ...ipFlags(mine)]));
+      children.push(...runs.map((r) => r.child));
+      const codes = await Promise.all(runs.map((r) => r.exited));
+      codes.forEach((code, i) => expect(code, runs[i].stderr().slice(-2000)).toBe(0));
+      const gn = w.greynoise.stats;
+      expect(gn.requests).toBe(ips.length);
+      expect(gn.byStatus[429] ?? 0).toBe(0);
+      expect(maxInWindow(gn.requestTimes, 1000)).toBeLessThanOrEqual(GN_RATE);
+      expect(await answered(store, 'greynoise', ips)).toBe(ips.length);
+      // Each worker left the rate: its row stays only for the grace, then expires.
+      const rows = await store.db.query<{ holder: string }>("SELECT holder FROM rate_shares WHERE service = 'greynoise'");
+      expect(rows).toHaveLength(3);
+    });
+
+    it('three workers doing Cymru batches at once: at most 2 connections open at any moment, every IP answered', async () => {
+      const ips = publicIps(180, { firstOctets: [23, 45, 61, 89, 130, 185], seed: 7, perNetwork: 6 });
+      w = await buildWorld({ url: await d.newUrl(), seed: 7, cymru: { latencyMsPerBatch: 150 } });
+      store = await w.open();
+      await insertIps(store, ips);
+      const runs = chunks(ips, 3).map((mine) => startRefresh(w!, ['--sources', 'cymru', '--cymru-batch-size', '10', ...ipFlags(mine)]));
+      children.push(...runs.map((r) => r.child));
+      const codes = await Promise.all(runs.map((r) => r.exited));
+      codes.forEach((code, i) => expect(code, runs[i].stderr().slice(-2000)).toBe(0));
+      const cymru = w.cymru.stats;
+      // Six batches each, plus their ASN-details lookups: each worker alone would open two at once.
+      expect(cymru.batches).toBeGreaterThanOrEqual(18);
+      expect(cymru.maxConcurrent).toBeLessThanOrEqual(2);
+      expect(await answered(store, 'cymru', ips)).toBe(ips.length);
+      const held = await store.db.query("SELECT slot FROM connection_slots WHERE service = 'cymru' AND holder IS NOT NULL");
+      expect(held).toEqual([]);
+    });
+
+    it('a worker killed (kill -9) while holding Cymru connections: another gets them once their lease has ended', async () => {
+      const ips = publicIps(40, { firstOctets: [23, 45, 61], seed: 7, perNetwork: 5 });
+      const [stuck, mine] = [ips.slice(0, 20), ips.slice(20)];
+      // The first worker's lines are never answered: it holds its connections until killed.
+      w = await buildWorld({ url: await d.newUrl(), seed: 7, cymru: { faults: { stallOnLines: stuck } } });
+      store = await w.open();
+      await insertIps(store, ips);
+      const killed = startRefresh(w, ['--sources', 'cymru', '--cymru-batch-size', '10', '--cymru-timeout', '2', ...ipFlags(stuck)]);
+      children.push(killed.child);
+      const taken = () => store!.db.query<{ holder: string; expires_ms: string | number }>("SELECT holder, expires_ms FROM connection_slots WHERE service = 'cymru' AND holder IS NOT NULL");
+      await waitFor(async () => (await taken()).length === 2, 30_000, 'both Cymru slots taken by the first worker');
+      killed.child.kill('SIGKILL');
+      await killed.exited;
+      const leases = await taken();
+      expect(leases.every((r) => r.holder.includes(`:${killed.child.pid}:`))).toBe(true);
+      const leaseEnd = Math.min(...leases.map((r) => Number(r.expires_ms)));
+      const before = w.cymru.stats.servedTimes.length;
+      const next = startRefresh(w, ['--sources', 'cymru', '--cymru-batch-size', '10', ...ipFlags(mine)]);
+      children.push(next.child);
+      expect(await next.exited, next.stderr().slice(-2000)).toBe(0);
+      expect(await answered(store, 'cymru', mine)).toBe(mine.length);
+      // The second worker connected only once a lease of the killed one had ended (one clock: this machine's).
+      const served = w.cymru.stats.servedTimes.slice(before);
+      expect(served.length).toBeGreaterThan(0);
+      expect(Math.min(...served)).toBeGreaterThanOrEqual(leaseEnd);
     });
   });
 }
