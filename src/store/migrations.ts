@@ -294,11 +294,18 @@ export const MIGRATIONS: Migration[] = [
       // A worker's own claims: renewed and dropped by holder.
       `CREATE INDEX IF NOT EXISTS work_claims_holder ON work_claims (holder)`,
       // Workers asking one rate-limited service at once: each takes an equal share of its rate.
+      // `share`: the most requests a working holder may have in the window (its limit, published
+      // before it raises it): what a holder that died may still have counted at the server.
+      // `draining`: a holder that left (or died) keeps its row until its last requests have left
+      // the server's window, and says how many they may be (NULL while it works), so the others
+      // may use the rest of the rate at once instead of waiting out the window.
       `CREATE TABLE IF NOT EXISTS rate_shares (
         service TEXT NOT NULL,
         holder TEXT NOT NULL,
         joined_ms ${t.bigint} NOT NULL,
         expires_ms ${t.bigint} NOT NULL,
+        share INTEGER,
+        draining INTEGER,
         PRIMARY KEY (service, holder)
       )`,
       // At most N connections to a service across all workers (Team Cymru: 2): one row per slot.
@@ -309,19 +316,6 @@ export const MIGRATIONS: Migration[] = [
         expires_ms ${t.bigint} NOT NULL DEFAULT 0,
         PRIMARY KEY (service, slot)
       )`,
-    ],
-  },
-  {
-    version: 6,
-    name: 'rate share of a departed worker',
-    up: () => [
-      // The most requests a working holder may have in the window (its limit, published before
-      // it raises it): what a holder that died may still have counted at the server.
-      'ALTER TABLE rate_shares ADD COLUMN share INTEGER',
-      // A holder that left (or died) keeps its row until its last requests have left the
-      // server's window, and says how many they may be (NULL while it works): the others may use
-      // the rest of the rate at once instead of waiting out the window.
-      'ALTER TABLE rate_shares ADD COLUMN draining INTEGER',
     ],
   },
 ];
