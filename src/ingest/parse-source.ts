@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
-import type { DeadLetterRow } from '../store/ingest-repo.js';
+import type { DeadLetterRow, EventRow } from '../store/ingest-repo.js';
 import { isoMicros } from '../store/time.js';
 import type { HeldBackReason } from './file-kind.js';
 import { isDeadLetter, parseLine, tooLongDeadLetter, type DeadLetter, type ParsedEvent } from './parse.js';
@@ -41,15 +41,7 @@ export interface FileJob {
 }
 
 /** One event as the writer needs it: the stored columns and the few fields the summaries read. */
-export interface WireEvent extends SummarisableEvent {
-  sourceOffset: number;
-  sensor: string | null;
-  sessionId: string | null;
-  eventType: string;
-  eventTimestamp: string;
-  srcIp: string | null;
-  payload: string;
-  payloadHash: string;
+export interface WireEvent extends SummarisableEvent, EventRow {
   parsed: SummaryFields;
 }
 
